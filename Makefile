@@ -1,0 +1,34 @@
+# make run   – create .venv if missing, install requirements (quick when up to date), serve with gunicorn
+# make test  – same setup, then the whole pytest suite
+# make demo  – bundled mock model + gateway + a short scripted conversation, then stop both
+# make bench – direct-vs-gateway streaming benchmark (writes docs/benchmarks.md numbers to stdout)
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+INSTALLED := $(VENV)/.installed
+
+.PHONY: install run test demo bench clean
+
+$(PY):
+	$(PYTHON) -m venv $(VENV)
+
+$(INSTALLED): requirements.txt | $(PY)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+run: install
+	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
+
+test: install
+	$(PY) -m pytest $(PYTEST_ARGS)
+
+demo: install
+	$(PY) -m bench.demo
+
+bench: install
+	$(PY) -m bench.stream_bench
+
+clean:
+	rm -rf $(VENV) .pytest_cache

@@ -1,0 +1,40 @@
+"""Application factory: `create_app(settings)`; gunicorn serves `app:create_app()`."""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, g, request
+
+from gateway.api import errors, health, models, responses
+from gateway.config import Settings
+from gateway.ids import new_id
+from gateway.services import Services
+
+
+def configure_logging(level: str) -> None:
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger().setLevel(level)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    configure_logging(settings.log_level)
+    app = Flask(__name__)
+    app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
+    app.json.sort_keys = False
+    app.extensions["gateway"] = Services.build(settings)
+
+    for blueprint in (responses.bp, models.bp, health.bp):
+        app.register_blueprint(blueprint)
+    errors.register_error_handlers(app)
+
+    @app.before_request
+    def _request_id() -> None:
+        g.request_id = request.headers.get("x-request-id") or new_id("req")
+
+    @app.after_request
+    def _echo_request_id(response):
+        response.headers["x-request-id"] = g.get("request_id") or new_id("req")
+        return response
+
+    return app

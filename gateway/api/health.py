@@ -1,0 +1,25 @@
+"""`/health` (the process is up) and `/ready` (the upstream answers its health probe)."""
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from gateway.api import services
+from gateway.errors import APIError
+
+bp = Blueprint("health", __name__)
+
+
+@bp.get("/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+@bp.get("/ready")
+def ready():
+    svc = services()
+    if svc.settings.skip_llm_ready_check:
+        return jsonify({"status": "ready", "upstream": "not checked"})
+    if not svc.upstream.is_healthy():
+        raise APIError(503, f"The upstream model server at {svc.upstream.root} is not healthy yet.",
+                       type="server_error", code="upstream_not_ready")
+    return jsonify({"status": "ready", "upstream": "healthy"})

@@ -1,0 +1,117 @@
+"""One Settings object, built from the environment.
+
+Every knob the gateway has lives here so that `create_app(settings)` can be driven by tests
+without touching `os.environ`, and gunicorn/`make run` can drive it from the environment.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import Mapping
+
+
+class SettingsError(ValueError):
+    """A malformed environment variable; raised at start-up, never during a request."""
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value.strip() == "":
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    return int(_float(env, name, default))
+
+
+def normalize_api_base(raw: str) -> str:
+    """Accept `http://host:8000`, `http://host:8000/` or `http://host:8000/v1` alike."""
+    base = raw.strip().rstrip("/")
+    if not base.endswith("/v1"):
+        base += "/v1"
+    return base
+
+
+def parse_aliases(raw: str | None) -> dict[str, str]:
+    """`alias=upstream-model,alias2=other` → {"alias": "upstream-model", ...}."""
+    aliases: dict[str, str] = {}
+    for pair in (raw or "").split(","):
+        if not pair.strip():
+            continue
+        alias, sep, target = pair.partition("=")
+        if not sep or not alias.strip() or not target.strip():
+            raise SettingsError(f"MODEL_ALIASES entry {pair!r} is not alias=upstream-model")
+        aliases[alias.strip()] = target.strip()
+    return aliases
+
+
+def parse_timeouts(raw: str | None, default: tuple[float, float]) -> tuple[float, float]:
+    """`UPSTREAM_TIMEOUT_S` is either `read` or `connect,read` in seconds."""
+    if raw is None or raw.strip() == "":
+        return default
+    parts = [p.strip() for p in raw.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError as exc:
+        raise SettingsError(f"UPSTREAM_TIMEOUT_S must be 'read' or 'connect,read', got {raw!r}") from exc
+    if len(values) == 1:
+        return (min(default[0], values[0]), values[0])
+    if len(values) == 2:
+        return (values[0], values[1])
+    raise SettingsError(f"UPSTREAM_TIMEOUT_S must be 'read' or 'connect,read', got {raw!r}")
+
+
+@dataclass
+class Settings:
+    llm_api_base: str = "http://127.0.0.1:8000/v1"
+    llm_api_key: str = ""
+    host: str = "127.0.0.1"
+    port: int = 9000
+    database_url: str = "sqlite:///gateway.db"
+    skip_llm_ready_check: bool = False
+    llm_ready_timeout_s: float = 600.0
+    model_aliases: dict[str, str] = field(default_factory=dict)
+    upstream_timeout_s: tuple[float, float] = (5.0, 300.0)
+    log_level: str = "INFO"
+    max_request_bytes: int = 32 * 1024 * 1024
+    reasoning_output: str = "text"
+    reasoning_replay: bool = True
+
+    def __post_init__(self) -> None:
+        self.llm_api_base = normalize_api_base(self.llm_api_base)
+        if self.reasoning_output not in ("text", "summary"):
+            raise SettingsError("REASONING_OUTPUT must be 'text' or 'summary'")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
+        env = os.environ if env is None else env
+        defaults = cls()
+        return cls(
+            llm_api_base=env.get("LLM_API_BASE") or defaults.llm_api_base,
+            llm_api_key=env.get("LLM_API_KEY", ""),
+            host=env.get("GATEWAY_HOST") or defaults.host,
+            port=_int(env, "GATEWAY_PORT", defaults.port),
+            database_url=env.get("DATABASE_URL") or defaults.database_url,
+            skip_llm_ready_check=_bool(env.get("SKIP_LLM_READY_CHECK")),
+            llm_ready_timeout_s=_float(env, "LLM_READY_TIMEOUT_S", defaults.llm_ready_timeout_s),
+            model_aliases=parse_aliases(env.get("MODEL_ALIASES")),
+            upstream_timeout_s=parse_timeouts(env.get("UPSTREAM_TIMEOUT_S"), defaults.upstream_timeout_s),
+            log_level=(env.get("LOG_LEVEL") or defaults.log_level).upper(),
+            max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes),
+            reasoning_output=(env.get("REASONING_OUTPUT") or defaults.reasoning_output).lower(),
+            reasoning_replay=(env.get("REASONING_REPLAY") or "field").lower() != "drop",
+        )
+
+    def upstream_model(self, client_model: str) -> str:
+        """The model name sent upstream for the name a client asked for."""
+        return self.model_aliases.get(client_model, client_model)

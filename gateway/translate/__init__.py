@@ -1,0 +1,1 @@
+"""The two translation seams: Responses → Chat Completions and chat chunks → Responses events."""

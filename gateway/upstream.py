@@ -1,0 +1,150 @@
+"""The only code that talks HTTP to the model server.
+
+A shared `requests.Session` (connection pooling across gthread workers), timeouts from
+settings, SSE parsing with sseclient-py, and the mapping of every transport failure to an
+`APIError`: refused → 502, timeout → 504, HTTP errors by status, mid-stream errors, drops
+and stalls → `server_error`.
+"""
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from typing import Any, Iterator
+
+import requests
+import urllib3.exceptions
+from requests.adapters import HTTPAdapter
+from sseclient import SSEClient
+
+from gateway.config import Settings
+from gateway.errors import APIError, from_stream_error, from_upstream_status, server_error
+
+log = logging.getLogger(__name__)
+
+_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+
+
+def _connect_error(base: str, exc: Exception) -> APIError:
+    if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
+        return server_error(504, f"Upstream model server at {base} timed out ({exc.__class__.__name__}).")
+    return server_error(502, f"Could not connect to the upstream model server at {base}.")
+
+
+class ChatStream:
+    """An open upstream `chat/completions` stream, iterated as parsed chunk dicts.
+
+    Iteration raises `APIError` for a mid-stream error object, a dropped connection, a read
+    timeout (stall) or a body that is not SSE JSON. `close()` is idempotent and must be called
+    in a `finally` so the pooled connection is released even when the client went away.
+    """
+
+    def __init__(self, response: requests.Response, base: str) -> None:
+        self._response = response
+        self._base = base
+
+    def _byte_chunks(self) -> Iterator[bytes]:
+        # read1 returns whatever bytes have arrived, so each upstream chunk is handed on at once
+        # (iter_content with a fixed size would wait for the buffer to fill).
+        raw = self._response.raw
+        while True:
+            chunk = raw.read1(65536)
+            if not chunk:
+                return
+            yield chunk
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        try:
+            for event in SSEClient(self._byte_chunks()).events():
+                if event.data.strip() == "[DONE]":
+                    return
+                try:
+                    chunk = json.loads(event.data)
+                except json.JSONDecodeError as exc:
+                    raise server_error(502, "Upstream sent a malformed stream chunk.") from exc
+                if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
+                    raise from_stream_error(chunk)
+                yield chunk
+        except APIError:
+            raise
+        except _READ_ERRORS as exc:
+            if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) or "timed out" in str(exc):
+                raise server_error(504, "Upstream model server stalled: no data within the read timeout.") from exc
+            raise server_error(502, "Upstream model server closed the stream unexpectedly.") from exc
+
+    def close(self) -> None:
+        self._response.close()
+
+
+class UpstreamClient:
+    def __init__(self, settings: Settings) -> None:
+        self.base = settings.llm_api_base
+        self.root = self.base[: -len("/v1")]
+        self.timeout = settings.upstream_timeout_s
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers["Content-Type"] = "application/json"
+        if settings.llm_api_key:
+            self.session.headers["Authorization"] = f"Bearer {settings.llm_api_key}"
+        self._health_lock = threading.Lock()
+        self._health_cache: tuple[float, bool] = (0.0, False)
+
+    def open_chat_stream(self, payload: dict[str, Any]) -> ChatStream:
+        """POST the chat request; returns once the upstream answered with 200 headers."""
+        try:
+            resp = self.session.post(f"{self.base}/chat/completions", data=json.dumps(payload),
+                                     stream=True, timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise _connect_error(self.base, exc) from exc
+        if resp.status_code != 200:
+            try:
+                body: Any = resp.json()
+            except ValueError:
+                body = resp.text
+            finally:
+                resp.close()
+            log.warning("upstream answered %s: %s", resp.status_code, str(body)[:300])
+            raise from_upstream_status(resp.status_code, body, resp.headers)
+        return ChatStream(resp, self.base)
+
+    def list_models(self) -> list[dict[str, Any]]:
+        try:
+            resp = self.session.get(f"{self.base}/models", timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise _connect_error(self.base, exc) from exc
+        with resp:
+            if resp.status_code != 200:
+                raise from_upstream_status(resp.status_code, resp.text, resp.headers)
+            try:
+                data = resp.json().get("data", [])
+            except (ValueError, AttributeError) as exc:
+                raise server_error(502, "Upstream /models answered with a body that is not a model list.") from exc
+        return [m for m in data if isinstance(m, dict) and m.get("id")]
+
+    def is_healthy(self, max_age_s: float = 1.0) -> bool:
+        """Probe `GET {root}/health`, cached briefly so a flood of /ready calls costs one probe."""
+        with self._health_lock:
+            checked_at, healthy = self._health_cache
+            if time.monotonic() - checked_at < max_age_s:
+                return healthy
+            try:
+                resp = self.session.get(f"{self.root}/health", timeout=(self.timeout[0], 5.0))
+                healthy = resp.status_code == 200
+                resp.close()
+            except requests.RequestException:
+                healthy = False
+            self._health_cache = (time.monotonic(), healthy)
+            return healthy
+
+    def wait_until_healthy(self, timeout_s: float, interval_s: float = 1.0) -> bool:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if self.is_healthy(max_age_s=0):
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            log.info("waiting for upstream %s/health ...", self.root)
+            time.sleep(interval_s)

@@ -1,0 +1,56 @@
+"""gunicorn settings for the gateway: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
+
+Every value can be overridden from the environment (names below). Sizing: with gthread workers
+each open SSE stream occupies one thread for its whole duration, so a worker holds at most
+GATEWAY_THREADS concurrent streams and the gateway workers × threads.
+"""
+import os
+import socket
+
+from gateway.config import Settings
+
+_settings = Settings.from_env()
+
+# Address to listen on: GATEWAY_HOST:GATEWAY_PORT (default 127.0.0.1:9000).
+bind = f"{_settings.host}:{_settings.port}"
+# Worker processes (GATEWAY_WORKERS); 2 suits a small VM, raise with cores. State lives in the DB.
+workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+# Threaded workers: streaming responses block a thread each, not a whole process.
+worker_class = "gthread"
+# Threads per worker (GATEWAY_THREADS) = concurrent requests/streams one worker can hold.
+threads = int(os.environ.get("GATEWAY_THREADS", "64"))
+# Worker heartbeat timeout in seconds (GATEWAY_WORKER_TIMEOUT); gthread keeps long streams alive.
+timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "120"))
+# Seconds in-flight streams get to finish on shutdown/reload (GATEWAY_GRACEFUL_TIMEOUT).
+graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "30"))
+# Idle keep-alive seconds for client connections (GATEWAY_KEEPALIVE); Codex reuses connections.
+keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "75"))
+# Pending connections the kernel queues while all threads are busy (GATEWAY_BACKLOG).
+backlog = int(os.environ.get("GATEWAY_BACKLOG", "2048"))
+# gunicorn's own log level follows LOG_LEVEL.
+loglevel = _settings.log_level.lower()
+# Access log to stdout when GATEWAY_ACCESS_LOG=1 (off by default: it costs time per request).
+accesslog = "-" if os.environ.get("GATEWAY_ACCESS_LOG") == "1" else None
+# Error log to stderr.
+errorlog = "-"
+
+
+def on_starting(server):
+    """Wait for the upstream before accepting traffic, unless SKIP_LLM_READY_CHECK is set."""
+    if _settings.skip_llm_ready_check:
+        return
+    from gateway.upstream import UpstreamClient
+
+    client = UpstreamClient(_settings)
+    server.log.info("waiting up to %ss for upstream %s/health", _settings.llm_ready_timeout_s, client.root)
+    if not client.wait_until_healthy(_settings.llm_ready_timeout_s):
+        server.log.error("upstream %s did not become healthy within LLM_READY_TIMEOUT_S; starting anyway "
+                         "(/ready answers 503 until it does)", client.root)
+
+
+def when_ready(server):
+    """Disable Nagle on the listeners (accepted sockets inherit it): each SSE event leaves at once."""
+    for listener in server.LISTENERS:
+        sock = getattr(listener, "sock", None)
+        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)

@@ -1,0 +1,37 @@
+"""Turn a marshmallow ValidationError into one OpenAI-shaped 400 naming the field."""
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import ValidationError
+
+from gateway.errors import APIError
+
+
+def _first_error(messages: Any, path: list[str]) -> tuple[list[str], str]:
+    if isinstance(messages, dict):
+        # Prefer the real field over the schema-level "_schema" bucket.
+        keys = sorted(messages, key=lambda k: (k == "_schema", str(k)))
+        key = keys[0]
+        child = path if key == "_schema" else path + [str(key)]
+        return _first_error(messages[key], child)
+    if isinstance(messages, list) and messages:
+        return _first_error(messages[0], path)
+    return path, str(messages)
+
+
+def _render_path(parts: list[str]) -> str:
+    rendered = ""
+    for part in parts:
+        if part.isdigit():
+            rendered += f"[{part}]"
+        else:
+            rendered += ("." if rendered else "") + part
+    return rendered
+
+
+def validation_error_to_api(error: ValidationError) -> APIError:
+    path, message = _first_error(error.messages, [])
+    param = _render_path(path) or None
+    text = f"Invalid value for '{param}': {message}" if param else message
+    return APIError(400, text, param=param, code="invalid_value" if param else None)

@@ -1,0 +1,62 @@
+"""Shared fixtures: the loopback fake upstream and the gateway under real servers."""
+from __future__ import annotations
+
+import pytest
+
+from app import create_app
+from gateway.config import Settings
+from tests.fakes.upstream import FakeUpstream
+from tests.support import GunicornGateway, ThreadedGateway
+
+
+@pytest.fixture(scope="session")
+def fake_upstream():
+    with FakeUpstream(models=("fake-model", "other-model")) as fake:
+        yield fake
+
+
+@pytest.fixture
+def upstream(fake_upstream):
+    """The fake upstream, with an empty script queue and request log for this test."""
+    fake_upstream.reset()
+    yield fake_upstream
+    fake_upstream.reset()
+
+
+@pytest.fixture(scope="session")
+def gunicorn_gateway(fake_upstream, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("gateway")
+    server = GunicornGateway({
+        "LLM_API_BASE": fake_upstream.base_url,
+        "UPSTREAM_TIMEOUT_S": "2,2",
+        "MODEL_ALIASES": "alias-model=fake-model",
+        "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
+        "GATEWAY_WORKERS": "1",
+        "GATEWAY_THREADS": "32",
+    }, tmp / "gunicorn.log")
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def gateway(gunicorn_gateway, upstream):
+    """Base URL of the gateway (gunicorn) wired to a freshly reset fake upstream."""
+    return gunicorn_gateway.url
+
+
+@pytest.fixture
+def make_gateway(tmp_path):
+    """Start a gateway with custom Settings under a threaded WSGI server; stopped after the test."""
+    started: list[ThreadedGateway] = []
+
+    def start(**overrides) -> str:
+        overrides.setdefault("skip_llm_ready_check", True)
+        overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'gw.db'}")
+        server = ThreadedGateway(create_app(Settings(**overrides))).start()
+        started.append(server)
+        return server.url
+
+    yield start
+    for server in started:
+        server.stop()
