@@ -5,7 +5,7 @@ import logging
 
 from flask import Flask, g, request
 
-from gateway.api import errors, health, models, responses
+from gateway.api import conversations, errors, health, models, responses
 from gateway.config import Settings
 from gateway.ids import new_id
 from gateway.services import Services
@@ -24,7 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["gateway"] = Services.build(settings)
 
-    for blueprint in (responses.bp, models.bp, health.bp):
+    for blueprint in (responses.bp, conversations.bp, models.bp, health.bp):
         app.register_blueprint(blueprint)
     errors.register_error_handlers(app)
 

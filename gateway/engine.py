@@ -1,26 +1,34 @@
 """Runs one Responses turn. Knows nothing about HTTP, SSE or WebSocket.
 
-`prepare()` validates and translates (raising an `APIError` before anything is streamed),
-`stream()` yields the turn's events and always ends with exactly one terminal event, and
-`complete()` runs the same stream for non-streaming clients. Every transport uses these three,
-so SSE, JSON and WebSocket see identical behaviour.
+`prepare()` validates, resolves history and translates (raising an `APIError` before anything is
+streamed), `stream()` yields the turn's events and always ends with exactly one terminal event,
+and `complete()` runs the same stream for non-streaming clients. Every transport uses these, so
+SSE, JSON and WebSocket behave identically. A stored response is written before its terminal
+event is produced, also when it failed, and also when the client went away mid-stream.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Iterator
 
 from gateway.config import Settings
 from gateway.errors import APIError, invalid_request, server_error
+from gateway.history import History, HistoryResolver
+from gateway.ids import new_id
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
 from gateway.translate.resource import new_response
-from gateway.translate.to_upstream import build_chat_request, normalize_input
+from gateway.translate.to_upstream import (build_chat_request, build_messages, encode_chat_request,
+                                           encode_messages, join_fragments, normalize_input)
 from gateway.upstream import UpstreamClient
 from schemas import parse_create_request
+from storage.repository import Repository, StoredTurn
 
 log = logging.getLogger(__name__)
+_ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
+              "function_call": "fc", "reasoning": "rs"}
+_INHERITED = ("tools", "tool_choice")
 
 
 @dataclass
@@ -30,37 +38,59 @@ class Turn:
     request: dict[str, Any]
     input_items: list[dict[str, Any]]
     tool_map: ToolMap
-    payload: dict[str, Any]
+    history: History
+    body: bytes
+    input_fragment: str
     response: dict[str, Any]
-    extra: dict[str, Any] = field(default_factory=dict)
+    error: APIError | None = None
+
+
+def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Input items as stored and listed: every item gets an id (clients' own ids are kept)."""
+    return [item if item.get("id") else {"id": new_id(_ID_PREFIX.get(item.get("type"), "item")), **item}
+            for item in items]
 
 
 class Engine:
-    def __init__(self, settings: Settings, upstream: UpstreamClient) -> None:
+    def __init__(self, settings: Settings, upstream: UpstreamClient, repository: Repository) -> None:
         self.settings = settings
         self.upstream = upstream
+        self.repository = repository
+        self.history = HistoryResolver(repository, settings.reasoning_replay)
 
     def prepare(self, body: Any) -> Turn:
         request = parse_create_request(body)
         if request["background"]:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
-        if request["previous_response_id"]:
-            raise APIError(400, f"Previous response with id '{request['previous_response_id']}' not found.",
-                           param="previous_response_id", code="previous_response_not_found")
-        items = normalize_input(request["input"])
+        items = with_ids(normalize_input(request["input"]))
+        history = self.history.resolve(request, items)
+        if history.parent is not None:
+            for key in _INHERITED:
+                if request.get(key) is None:
+                    request[key] = history.parent.request.get(key)
         tool_map = ToolMap.build(request["tools"])
         payload = build_chat_request(request, items, tool_map, self.settings.upstream_model(request["model"]),
                                      replay_reasoning=self.settings.reasoning_replay)
-        if not payload["messages"]:
+        history_index = 1 if request.get("instructions") else 0
+        if not payload["messages"] and not history.prefix:
             raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
-        return Turn(request=request, input_items=items, tool_map=tool_map, payload=payload,
-                    response=new_response(request))
+        response = new_response(request)
+        if history.conversation_id:
+            response["conversation"] = {"id": history.conversation_id}
+        return Turn(request=request, input_items=items, tool_map=tool_map, history=history,
+                    body=encode_chat_request(payload, history.prefix, history_index),
+                    input_fragment=encode_messages(payload["messages"][history_index:]), response=response)
 
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """The turn's events; upstream failures become `response.failed`, never an exception."""
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output)
         yield from builder.start()
-        closing = yield from self._run_upstream(turn, builder)
+        try:
+            closing = yield from self._run_upstream(turn, builder)
+        except GeneratorExit:
+            builder.fail(server_error(500, "The client disconnected before the response finished."))
+            self._persist(turn, builder)
+            raise
         self._persist(turn, builder)
         yield from closing
         yield builder.terminal_event()
@@ -68,7 +98,7 @@ class Engine:
     def _run_upstream(self, turn: Turn, builder: EventBuilder):
         upstream = None
         try:
-            upstream = self.upstream.open_chat_stream(turn.payload)
+            upstream = self.upstream.open_chat_stream(turn.body)
             for chunk in upstream:
                 yield from builder.feed(chunk)
             return builder.finish()
@@ -84,18 +114,32 @@ class Engine:
 
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
-        builder_error: APIError | None = None
-        final: dict[str, Any] = turn.response
+        final = turn.response
         for event in self.stream(turn):
-            if event["type"] in ("response.completed", "response.incomplete", "response.failed"):
-                final = event["response"]
-        if final["status"] == "failed":
-            builder_error = turn.extra.get("error")
-        if builder_error is not None:
-            raise builder_error
+            final = event.get("response", final)
+        if turn.error is not None:
+            raise turn.error
         return final
 
     def _persist(self, turn: Turn, builder: EventBuilder) -> None:
-        """Storage seam: a response is recorded here, before its terminal event is sent."""
-        if builder.error is not None:
-            turn.extra["error"] = builder.error
+        """Record the response (store) and extend its conversation before the terminal event."""
+        turn.error = builder.error
+        request, response = turn.request, turn.response
+        try:
+            own = join_fragments(turn.input_fragment, encode_messages(
+                build_messages(response["output"], None, turn.tool_map, self.settings.reasoning_replay)))
+            if request["store"]:
+                self.repository.save_response(StoredTurn(
+                    response=response, request={k: v for k, v in request.items() if k != "input"},
+                    input_items=turn.input_items, chat_fragment=join_fragments(
+                        turn.history.prefix if turn.history.conversation_id else "", own),
+                    fragment_version=self.history.version, loaded_tools=turn.history.loaded_tools,
+                    depth=turn.history.depth, conversation_id=turn.history.conversation_id))
+            elif turn.history.conversation_id:
+                self.repository.add_conversation_items(turn.history.conversation_id,
+                                                       turn.input_items + response["output"])
+        except Exception:
+            log.exception("could not store response %s", response["id"])
+            if builder.error is None:
+                builder.fail(server_error(500, "The response could not be stored; it cannot be continued."))
+                turn.error = builder.error

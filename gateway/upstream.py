@@ -92,10 +92,11 @@ class UpstreamClient:
         self._health_lock = threading.Lock()
         self._health_cache: tuple[float, bool] = (0.0, False)
 
-    def open_chat_stream(self, payload: dict[str, Any]) -> ChatStream:
-        """POST the chat request; returns once the upstream answered with 200 headers."""
+    def open_chat_stream(self, body: bytes | dict[str, Any]) -> ChatStream:
+        """POST the chat request (encoded body or payload); returns once the upstream answered 200."""
+        data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         try:
-            resp = self.session.post(f"{self.base}/chat/completions", data=json.dumps(payload),
+            resp = self.session.post(f"{self.base}/chat/completions", data=data,
                                      stream=True, timeout=self.timeout)
         except requests.RequestException as exc:
             raise _connect_error(self.base, exc) from exc

@@ -1,4 +1,4 @@
-"""`/health` (the process is up) and `/ready` (the upstream answers its health probe)."""
+"""`/health` (the process is up) and `/ready` (storage answers and the upstream passes its health probe)."""
 from __future__ import annotations
 
 from flask import Blueprint, jsonify
@@ -17,6 +17,11 @@ def health():
 @bp.get("/ready")
 def ready():
     svc = services()
+    try:
+        svc.repository.ping()
+    except Exception as exc:
+        raise APIError(503, f"Storage is not available: {exc.__class__.__name__}.", type="server_error",
+                       code="storage_not_ready") from exc
     if svc.settings.skip_llm_ready_check:
         return jsonify({"status": "ready", "upstream": "not checked"})
     if not svc.upstream.is_healthy():

@@ -1,10 +1,11 @@
-"""`POST /v1/responses` as JSON or as an SSE stream."""
+"""`/v1/responses`: create (JSON or SSE), retrieve, delete, and list input items."""
 from __future__ import annotations
 
 from flask import Blueprint, Response, jsonify, request
 
 from gateway.api import services
-from gateway.errors import APIError
+from gateway.api.pagination import page_params
+from gateway.errors import APIError, invalid_request
 from gateway.sse import SSE_HEADERS, SSE_MIMETYPE, encode_stream
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
@@ -18,6 +19,10 @@ def json_body() -> object:
     return body
 
 
+def not_found(response_id: str) -> APIError:
+    return APIError(404, f"Response with id '{response_id}' not found.", param="response_id", code="not_found")
+
+
 @bp.post("/responses")
 def create_response():
     engine = services().engine
@@ -25,3 +30,29 @@ def create_response():
     if turn.request["stream"]:
         return Response(encode_stream(engine.stream(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     return jsonify(engine.complete(turn))
+
+
+@bp.get("/responses/<response_id>")
+def get_response(response_id: str):
+    if request.args.get("stream", "false").lower() == "true":
+        raise invalid_request("Streaming a stored response is only available for background responses, "
+                              "which this gateway does not run.", param="stream")
+    response = services().repository.get_response(response_id)
+    if response is None:
+        raise not_found(response_id)
+    return jsonify(response)
+
+
+@bp.delete("/responses/<response_id>")
+def delete_response(response_id: str):
+    if not services().repository.delete_response(response_id):
+        raise not_found(response_id)
+    return jsonify({"id": response_id, "object": "response", "deleted": True})
+
+
+@bp.get("/responses/<response_id>/input_items")
+def list_input_items(response_id: str):
+    page = services().repository.list_input_items(response_id, **page_params())
+    if page is None:
+        raise not_found(response_id)
+    return jsonify(page.to_dict())

@@ -11,6 +11,7 @@ do not use it ignore the field. `REASONING_REPLAY=drop` leaves reasoning out ent
 from __future__ import annotations
 
 import base64
+import json
 import binascii
 from typing import Any
 
@@ -23,11 +24,22 @@ _EFFORT_UPSTREAM = {"none": None, "minimal": "low", "low": "low", "medium": "med
 _TEXT_MIME_PREFIXES = ("text/", "application/json", "application/xml", "application/x-yaml")
 
 
+def normalize_item(item: dict[str, Any]) -> dict[str, Any]:
+    """Messages in the canonical stored/listed form: `type` set and content as a list of parts."""
+    if item.get("type", "message") != "message" or not isinstance(item.get("content"), str):
+        return item if "type" in item else {"type": "message", **item}
+    if item.get("role") == "assistant":
+        part = {"type": "output_text", "text": item["content"], "annotations": []}
+    else:
+        part = {"type": "input_text", "text": item["content"]}
+    return {**item, "type": "message", "content": [part]}
+
+
 def normalize_input(raw: Any) -> list[dict[str, Any]]:
-    """`input` as a string is one user message; short messages get `type: message`."""
+    """`input` as a string is one user message; messages get `type` and content parts."""
     if isinstance(raw, str):
         return [{"type": "message", "role": "user", "content": [{"type": "input_text", "text": raw}]}]
-    return list(raw or [])
+    return [normalize_item(item) for item in raw or []]
 
 
 def _file_text(part: dict[str, Any], param: str) -> str:
@@ -200,3 +212,24 @@ def build_chat_request(request: dict[str, Any], items: list[dict[str, Any]], too
     if effort:
         payload["reasoning_effort"] = effort
     return payload
+
+
+def encode_messages(messages: list[dict[str, Any]]) -> str:
+    """Chat messages as comma-joined JSON objects: the unit stored as a response's fragment."""
+    return ",".join(json.dumps(m, ensure_ascii=False, separators=(",", ":")) for m in messages)
+
+
+def join_fragments(*fragments: str) -> str:
+    return ",".join(f for f in fragments if f)
+
+
+def encode_chat_request(payload: dict[str, Any], history: str = "", history_index: int = 0) -> bytes:
+    """The request body, with already-encoded history messages spliced in at `history_index`
+    (after the instructions). Stored history is never decoded, whatever the chain's depth."""
+    messages = payload["messages"]
+    head = encode_messages(messages[:history_index])
+    tail = encode_messages(messages[history_index:])
+    rest = json.dumps({k: v for k, v in payload.items() if k != "messages"}, ensure_ascii=False,
+                      separators=(",", ":"))
+    body = '{"messages":[' + join_fragments(head, history, tail) + "]" + ("," + rest[1:] if rest != "{}" else "}")
+    return body.encode("utf-8")

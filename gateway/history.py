@@ -1,0 +1,102 @@
+"""What a turn continues from: a stored chain (`previous_response_id`) or a conversation.
+
+The upstream prefix is assembled from the stored chat fragments of the chain (one string join),
+falling back to re-translating the chain's items (one query) when a fragment was written by an
+older translator or with another `REASONING_REPLAY` setting.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from gateway.errors import APIError, invalid_request
+from gateway.tools import ToolMap
+from gateway.translate.to_upstream import build_messages, encode_messages, join_fragments
+from storage.repository import ParentContext, Repository
+
+# Bump when the item → chat message translation changes, so old fragments are re-translated.
+TRANSLATION_VERSION = 1
+CLIENT_CALL_TYPES = ("function_call", "custom_tool_call")
+OUTPUT_TYPES = {"function_call": "function_call_output", "custom_tool_call": "custom_tool_call_output"}
+
+
+def fragment_version(replay_reasoning: bool) -> int:
+    return TRANSLATION_VERSION * 2 + int(replay_reasoning)
+
+
+@dataclass
+class History:
+    prefix: str = ""                                   # encoded chat messages before the new input
+    parent: ParentContext | None = None
+    conversation_id: str | None = None
+    loaded_tools: list[dict[str, Any]] = field(default_factory=list)
+    depth: int = 0
+
+
+def _not_found(response_id: str) -> APIError:
+    return APIError(400, f"Previous response with id '{response_id}' not found.",
+                    param="previous_response_id", code="previous_response_not_found")
+
+
+def conversation_id_of(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, str) and value:
+        return value
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+        return value["id"]
+    raise invalid_request("conversation must be a conversation id or an object with an 'id'.", param="conversation")
+
+
+def check_pending_calls(parent_output: list[dict[str, Any]], new_input: list[dict[str, Any]]) -> None:
+    """A chain that ended in client tool calls must get their outputs in the next input."""
+    answered = {(item.get("type"), item.get("call_id")) for item in new_input}
+    for item in parent_output:
+        kind = item.get("type")
+        if kind in CLIENT_CALL_TYPES and (OUTPUT_TYPES[kind], item.get("call_id")) not in answered:
+            raise invalid_request(f"No tool output found for function call {item.get('call_id')}.", param="input")
+
+
+class HistoryResolver:
+    def __init__(self, repository: Repository, replay_reasoning: bool) -> None:
+        self.repository = repository
+        self.replay_reasoning = replay_reasoning
+        self.version = fragment_version(replay_reasoning)
+
+    def resolve(self, request: dict[str, Any], new_input: list[dict[str, Any]]) -> History:
+        previous_id = request.get("previous_response_id")
+        conversation_id = conversation_id_of(request.get("conversation"))
+        if previous_id and conversation_id:
+            raise invalid_request("previous_response_id and conversation cannot be used together.",
+                                  param="conversation")
+        if previous_id:
+            return self._from_parent(previous_id, new_input)
+        if conversation_id:
+            return self._from_conversation(conversation_id)
+        return History()
+
+    def _from_parent(self, previous_id: str, new_input: list[dict[str, Any]]) -> History:
+        parent = self.repository.load_parent(previous_id)
+        if parent is None:
+            raise _not_found(previous_id)
+        check_pending_calls(parent.response.get("output") or [], new_input)
+        if all(version == self.version for _, _, version in parent.fragments):
+            prefix = join_fragments(*(fragment for _, fragment, _ in parent.fragments))
+        else:
+            prefix = self._retranslate(previous_id, [rid for rid, _, _ in parent.fragments])
+        return History(prefix=prefix, parent=parent, loaded_tools=list(parent.loaded_tools),
+                       depth=parent.depth + 1)
+
+    def _retranslate(self, previous_id: str, chain: list[str]) -> str:
+        grouped = self.repository.chain_items(previous_id)
+        tool_map = ToolMap()
+        return join_fragments(*(encode_messages(build_messages(grouped.get(rid, []), None, tool_map,
+                                                               self.replay_reasoning)) for rid in chain))
+
+    def _from_conversation(self, conversation_id: str) -> History:
+        items = self.repository.conversation_items(conversation_id)
+        if items is None:
+            raise APIError(404, f"Conversation with id '{conversation_id}' not found.", param="conversation",
+                           code="not_found")
+        prefix = encode_messages(build_messages(items, None, ToolMap(), self.replay_reasoning))
+        return History(prefix=prefix, conversation_id=conversation_id)

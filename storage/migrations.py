@@ -1,0 +1,44 @@
+"""Schema creation and migration at start-up, recorded in `schema_version`.
+
+Every gunicorn worker runs `migrate()` when it starts; a database-level lock (SQLite's write lock
+via BEGIN IMMEDIATE, a PostgreSQL advisory lock) makes exactly one of them apply each step while
+the others wait and then find the work done.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from storage.db import db, is_sqlite, write_transaction
+from storage.models import ALL_MODELS, SchemaVersion
+
+log = logging.getLogger(__name__)
+_LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
+
+
+def _v1_initial(database) -> None:
+    database.create_tables(ALL_MODELS, safe=True)
+
+
+MIGRATIONS: list[Callable] = [_v1_initial]
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def current_version() -> int:
+    if not db.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.version.desc()).first()
+    return row.version if row else 0
+
+
+def migrate() -> int:
+    with db.connection_context():
+        with write_transaction():
+            if not is_sqlite():
+                db.execute_sql("SELECT pg_advisory_xact_lock(%s)", (_LOCK_KEY,))
+            version = current_version()
+            for step in range(version, SCHEMA_VERSION):
+                log.info("applying schema migration %d", step + 1)
+                MIGRATIONS[step](db)
+                SchemaVersion.create(version=step + 1)
+            return max(version, SCHEMA_VERSION)

@@ -1,0 +1,74 @@
+"""peewee models. Item JSON is exactly what clients see; bookkeeping lives in columns."""
+from __future__ import annotations
+
+from peewee import (AutoField, BooleanField, CharField, IntegerField, JSONField, Model, TextField)
+
+from storage.db import db
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+
+
+class SchemaVersion(BaseModel):
+    version = IntegerField()
+
+    class Meta:
+        table_name = "schema_version"
+
+
+class ResponseRecord(BaseModel):
+    """One response. `chat_fragment` holds the upstream chat messages its own input and output
+    contribute (JSON objects joined by commas), so a chain's upstream prefix is one string join
+    of its ancestors' fragments, whatever its depth."""
+
+    id = CharField(primary_key=True, max_length=64)
+    tenant = CharField(max_length=64, default="default", index=True)
+    created_at = IntegerField()
+    status = CharField(max_length=16)
+    model = CharField(max_length=256)
+    previous_response_id = CharField(max_length=64, null=True, index=True)
+    conversation_id = CharField(max_length=64, null=True, index=True)
+    depth = IntegerField(default=0)
+    deleted = BooleanField(default=False)
+    response = JSONField(null=True)          # the Response object as returned to clients
+    request = JSONField(null=True)           # the effective request (tools, tool_choice, text, …)
+    loaded_tools = JSONField(default=list)   # tools loaded by tool_search_output along the chain
+    chat_fragment = TextField(default="")
+    fragment_version = IntegerField(default=0)
+
+    class Meta:
+        table_name = "responses"
+
+
+class ItemRecord(BaseModel):
+    """An input, output or conversation item. Ids are the public ids clients see and may repeat
+    (clients replay items), so the row key is `seq`, which also orders items."""
+
+    seq = AutoField()
+    item_id = CharField(max_length=128, index=True)
+    tenant = CharField(max_length=64, default="default")
+    response_id = CharField(max_length=64, null=True, index=True)
+    conversation_id = CharField(max_length=64, null=True, index=True)
+    kind = CharField(max_length=16)          # input | output | conversation
+    position = IntegerField(default=0)
+    created_at = IntegerField()
+    data = JSONField()
+
+    class Meta:
+        table_name = "items"
+
+
+class ConversationRecord(BaseModel):
+    id = CharField(primary_key=True, max_length=64)
+    tenant = CharField(max_length=64, default="default", index=True)
+    created_at = IntegerField()
+    metadata = JSONField(default=dict)
+    deleted = BooleanField(default=False)
+
+    class Meta:
+        table_name = "conversations"
+
+
+ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord)

@@ -1,0 +1,279 @@
+"""The only storage interface the engine and the transports see.
+
+Continuation is constant-cost in chain depth: `load_parent` is two queries (the parent row, then
+one recursive CTE that returns every ancestor's `chat_fragment` in order), never one per ancestor.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from peewee import fn
+
+from storage.db import db, write_transaction
+from storage.models import ConversationRecord, ItemRecord, ResponseRecord
+
+_CHAIN_SQL = """
+WITH RECURSIVE chain(id, parent) AS (
+    SELECT id, previous_response_id FROM responses WHERE id = {p}
+    UNION ALL
+    SELECT r.id, r.previous_response_id FROM responses r JOIN chain c ON r.id = c.parent
+)
+SELECT r.id, r.chat_fragment, r.fragment_version FROM responses r JOIN chain c ON r.id = c.id
+ORDER BY r.depth
+"""
+_CHAIN_ITEMS_SQL = """
+WITH RECURSIVE chain(id, parent) AS (
+    SELECT id, previous_response_id FROM responses WHERE id = {p}
+    UNION ALL
+    SELECT r.id, r.previous_response_id FROM responses r JOIN chain c ON r.id = c.parent
+)
+SELECT i.response_id, i.data FROM items i JOIN chain c ON i.response_id = c.id
+JOIN responses r ON r.id = c.id
+WHERE i.kind IN ('input', 'output')
+ORDER BY r.depth, CASE i.kind WHEN 'input' THEN 0 ELSE 1 END, i.position
+"""
+
+
+@dataclass
+class ParentContext:
+    """What a continuation needs from the chain it continues."""
+
+    response: dict[str, Any]
+    request: dict[str, Any]
+    loaded_tools: list[dict[str, Any]]
+    depth: int
+    fragments: list[tuple[str, str, int]]      # (response id, chat fragment, fragment version)
+    conversation_id: str | None = None
+
+
+@dataclass
+class StoredTurn:
+    response: dict[str, Any]
+    request: dict[str, Any]
+    input_items: list[dict[str, Any]]
+    chat_fragment: str
+    fragment_version: int
+    loaded_tools: list[dict[str, Any]] = field(default_factory=list)
+    depth: int = 0
+    conversation_id: str | None = None
+    tenant: str = "default"
+
+
+@dataclass
+class Page:
+    data: list[dict[str, Any]]
+    has_more: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"object": "list", "data": self.data,
+                "first_id": self.data[0]["id"] if self.data else None,
+                "last_id": self.data[-1]["id"] if self.data else None,
+                "has_more": self.has_more}
+
+
+def _item_rows(items: Iterable[dict[str, Any]], **columns: Any) -> list[dict[str, Any]]:
+    now = int(time.time())
+    return [{"item_id": item.get("id") or "", "data": item, "position": index, "created_at": now, **columns}
+            for index, item in enumerate(items)]
+
+
+def _insert_items(rows: list[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), 500):
+        ItemRecord.insert_many(rows[start:start + 500]).execute()
+
+
+def _page(query, order: str, after_seq: int | None, limit: int) -> Page:
+    ordering = ItemRecord.seq.asc() if order == "asc" else ItemRecord.seq.desc()
+    if after_seq is not None:
+        query = query.where(ItemRecord.seq > after_seq if order == "asc" else ItemRecord.seq < after_seq)
+    rows = list(query.order_by(ordering).limit(limit + 1))
+    return Page([r.data for r in rows[:limit]], has_more=len(rows) > limit)
+
+
+class Repository:
+    def __init__(self, tenant: str = "default") -> None:
+        self.tenant = tenant
+
+    def ping(self) -> bool:
+        with db.connection_context():
+            db.execute_sql("SELECT 1")
+        return True
+
+    # -- responses -------------------------------------------------------------------------
+    def save_response(self, turn: StoredTurn) -> None:
+        response = turn.response
+        with db.connection_context(), write_transaction():
+            ResponseRecord.insert(
+                id=response["id"], tenant=turn.tenant, created_at=response["created_at"],
+                status=response["status"], model=response["model"],
+                previous_response_id=response.get("previous_response_id"),
+                conversation_id=turn.conversation_id, depth=turn.depth, response=response,
+                request=turn.request, loaded_tools=turn.loaded_tools, chat_fragment=turn.chat_fragment,
+                fragment_version=turn.fragment_version).execute()
+            _insert_items(_item_rows(turn.input_items, response_id=response["id"], kind="input",
+                                     tenant=turn.tenant, conversation_id=turn.conversation_id)
+                          + _item_rows(response["output"], response_id=response["id"], kind="output",
+                                       tenant=turn.tenant, conversation_id=turn.conversation_id))
+
+    def _live(self, response_id: str):
+        return (ResponseRecord.select().where((ResponseRecord.id == response_id)
+                                              & (ResponseRecord.tenant == self.tenant)
+                                              & (ResponseRecord.deleted == False)).first())  # noqa: E712
+
+    def get_response(self, response_id: str) -> dict[str, Any] | None:
+        with db.connection_context():
+            row = self._live(response_id)
+            return row.response if row else None
+
+    def load_parent(self, response_id: str) -> ParentContext | None:
+        with db.connection_context():
+            row = self._live(response_id)
+            if row is None:
+                return None
+            cursor = db.execute_sql(_CHAIN_SQL.format(p=db.param), (response_id,))
+            fragments = [(rid, fragment or "", version) for rid, fragment, version in cursor.fetchall()]
+        return ParentContext(response=row.response, request=row.request or {}, loaded_tools=row.loaded_tools or [],
+                             depth=row.depth, fragments=fragments, conversation_id=row.conversation_id)
+
+    def chain_items(self, response_id: str) -> dict[str, list[dict[str, Any]]]:
+        """Every item of the chain ending at `response_id`, grouped by response (one query)."""
+        grouped: dict[str, list[dict[str, Any]]] = {}
+        with db.connection_context():
+            cursor = db.execute_sql(_CHAIN_ITEMS_SQL.format(p=db.param), (response_id,))
+            for rid, data in cursor.fetchall():
+                grouped.setdefault(rid, []).append(ItemRecord.data.python_value(data))
+        return grouped
+
+    def delete_response(self, response_id: str) -> bool:
+        """Tombstone the response; physically remove it (and tombstoned ancestors) once nothing
+        descends from it, so children already stored keep their history."""
+        with db.connection_context(), write_transaction():
+            row = self._live(response_id)
+            if row is None:
+                return False
+            ResponseRecord.update(deleted=True, response=None, request=None).where(
+                ResponseRecord.id == response_id).execute()
+            self._purge_unreferenced(row.id)
+        return True
+
+    def _purge_unreferenced(self, response_id: str | None) -> None:
+        while response_id:
+            row = ResponseRecord.get_or_none(ResponseRecord.id == response_id)
+            has_children = ResponseRecord.select().where(ResponseRecord.previous_response_id == response_id).exists()
+            if row is None or not row.deleted or has_children:
+                return
+            ItemRecord.delete().where((ItemRecord.response_id == response_id)
+                                      & (ItemRecord.conversation_id.is_null())).execute()
+            ItemRecord.update(response_id=None).where(ItemRecord.response_id == response_id).execute()
+            row.delete_instance()
+            response_id = row.previous_response_id
+
+    def list_input_items(self, response_id: str, *, after: str | None, limit: int, order: str) -> Page | None:
+        with db.connection_context():
+            if self._live(response_id) is None:
+                return None
+            query = ItemRecord.select().where((ItemRecord.response_id == response_id) & (ItemRecord.kind == "input"))
+            after_seq = None
+            if after:
+                anchor = query.where(ItemRecord.item_id == after).order_by(ItemRecord.seq).first()
+                after_seq = anchor.seq if anchor else None
+                if anchor is None:
+                    return Page([], False)
+            return _page(query, order, after_seq, limit)
+
+    # -- conversations ---------------------------------------------------------------------
+    def create_conversation(self, conversation_id: str, metadata: dict[str, str],
+                            items: list[dict[str, Any]]) -> dict[str, Any]:
+        now = int(time.time())
+        with db.connection_context(), write_transaction():
+            ConversationRecord.create(id=conversation_id, tenant=self.tenant, created_at=now, metadata=metadata)
+            _insert_items(_item_rows(items, conversation_id=conversation_id, kind="conversation", tenant=self.tenant))
+        return {"id": conversation_id, "object": "conversation", "created_at": now, "metadata": metadata}
+
+    def _conversation(self, conversation_id: str):
+        return (ConversationRecord.select().where((ConversationRecord.id == conversation_id)
+                                                  & (ConversationRecord.tenant == self.tenant)
+                                                  & (ConversationRecord.deleted == False)).first())  # noqa: E712
+
+    @staticmethod
+    def _conversation_dict(row: ConversationRecord) -> dict[str, Any]:
+        return {"id": row.id, "object": "conversation", "created_at": row.created_at, "metadata": row.metadata}
+
+    def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
+        with db.connection_context():
+            row = self._conversation(conversation_id)
+            return self._conversation_dict(row) if row else None
+
+    def update_conversation(self, conversation_id: str, metadata: dict[str, str]) -> dict[str, Any] | None:
+        with db.connection_context(), write_transaction():
+            row = self._conversation(conversation_id)
+            if row is None:
+                return None
+            row.metadata = metadata
+            row.save()
+            return self._conversation_dict(row)
+
+    def delete_conversation(self, conversation_id: str) -> bool:
+        with db.connection_context(), write_transaction():
+            if self._conversation(conversation_id) is None:
+                return False
+            ConversationRecord.update(deleted=True).where(ConversationRecord.id == conversation_id).execute()
+            ItemRecord.delete().where((ItemRecord.conversation_id == conversation_id)
+                                      & (ItemRecord.response_id.is_null())).execute()
+            ItemRecord.update(conversation_id=None).where(ItemRecord.conversation_id == conversation_id).execute()
+        return True
+
+    def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
+        with db.connection_context(), write_transaction():
+            if self._conversation(conversation_id) is None:
+                return False
+            _insert_items(_item_rows(items, conversation_id=conversation_id, kind="conversation", tenant=self.tenant))
+        return True
+
+    def conversation_items(self, conversation_id: str) -> list[dict[str, Any]] | None:
+        with db.connection_context():
+            if self._conversation(conversation_id) is None:
+                return None
+            rows = ItemRecord.select(ItemRecord.data).where(ItemRecord.conversation_id == conversation_id)
+            return [r.data for r in rows.order_by(ItemRecord.seq)]
+
+    def list_conversation_items(self, conversation_id: str, *, after: str | None, limit: int,
+                                order: str) -> Page | None:
+        with db.connection_context():
+            if self._conversation(conversation_id) is None:
+                return None
+            query = ItemRecord.select().where(ItemRecord.conversation_id == conversation_id)
+            after_seq = None
+            if after:
+                anchor = query.where(ItemRecord.item_id == after).order_by(ItemRecord.seq).first()
+                if anchor is None:
+                    return Page([], False)
+                after_seq = anchor.seq
+            return _page(query, order, after_seq, limit)
+
+    def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
+        with db.connection_context():
+            if self._conversation(conversation_id) is None:
+                return None
+            row = (ItemRecord.select().where((ItemRecord.conversation_id == conversation_id)
+                                             & (ItemRecord.item_id == item_id)).order_by(ItemRecord.seq.desc()).first())
+            return row.data if row else None
+
+    def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
+        with db.connection_context(), write_transaction():
+            if self._conversation(conversation_id) is None:
+                return False
+            rows = list(ItemRecord.select().where((ItemRecord.conversation_id == conversation_id)
+                                                  & (ItemRecord.item_id == item_id)))
+            for row in rows:
+                if row.response_id is None:
+                    row.delete_instance()
+                else:
+                    ItemRecord.update(conversation_id=None).where(ItemRecord.seq == row.seq).execute()
+            return bool(rows)
+
+    def count_items(self) -> int:
+        with db.connection_context():
+            return ItemRecord.select(fn.COUNT(ItemRecord.seq)).scalar()
