@@ -5,6 +5,7 @@ without touching `os.environ`, and gunicorn/`make run` can drive it from the env
 """
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field
 from typing import Mapping
@@ -31,7 +32,13 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    return int(_float(env, name, default))
+    raw = env.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"{name} must be an integer, got {raw!r}") from exc
 
 
 def normalize_api_base(raw: str) -> str:
@@ -64,6 +71,8 @@ def parse_timeouts(raw: str | None, default: tuple[float, float]) -> tuple[float
         values = [float(p) for p in parts]
     except ValueError as exc:
         raise SettingsError(f"UPSTREAM_TIMEOUT_S must be 'read' or 'connect,read', got {raw!r}") from exc
+    if not all(math.isfinite(v) and v > 0 for v in values):
+        raise SettingsError(f"UPSTREAM_TIMEOUT_S values must be positive numbers of seconds, got {raw!r}")
     if len(values) == 1:
         return (min(default[0], values[0]), values[0])
     if len(values) == 2:

@@ -8,12 +8,19 @@ from marshmallow import ValidationError
 from gateway.errors import APIError
 
 
+_BUCKETS = ("_schema", "key", "value")  # marshmallow's schema-level and Dict key/value buckets
+
+
+def _order(key: Any) -> tuple:
+    text = str(key)
+    return (text in _BUCKETS, 0 if text.isdigit() else 1, int(text) if text.isdigit() else 0, text)
+
+
 def _first_error(messages: Any, path: list[str]) -> tuple[list[str], str]:
     if isinstance(messages, dict):
-        # Prefer the real field over the schema-level "_schema" bucket.
-        keys = sorted(messages, key=lambda k: (k == "_schema", str(k)))
-        key = keys[0]
-        child = path if key == "_schema" else path + [str(key)]
+        # Prefer real fields over buckets, and the lowest list index (input[2] before input[10]).
+        key = sorted(messages, key=_order)[0]
+        child = path if str(key) in _BUCKETS and path else path + [str(key)]
         return _first_error(messages[key], child)
     if isinstance(messages, list) and messages:
         return _first_error(messages[0], path)

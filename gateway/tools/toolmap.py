@@ -68,10 +68,8 @@ class ToolMap:
     def lower_tool_choice(self, choice: Any) -> tuple[Any, list[dict[str, Any]]]:
         """Map `tool_choice` to the upstream; returns (tool_choice, tools offered upstream)."""
         tools = self.functions
-        if choice is None or not tools:
-            return None, tools
-        if isinstance(choice, str):
-            return choice, tools
+        if choice is None or isinstance(choice, str):
+            return (choice if tools else None), tools
         kind = choice.get("type")
         if kind == "function":
             name = self.upstream_name(choice["name"], choice.get("namespace"))

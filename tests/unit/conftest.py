@@ -1,0 +1,37 @@
+"""Fixtures for the unit tests: a Flask app wired to a `responses`-mocked upstream."""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import pytest
+import responses
+from flask import Flask
+
+from app import create_app
+from gateway.config import Settings
+
+UPSTREAM_BASE = "http://upstream.test"
+CHAT_URL = f"{UPSTREAM_BASE}/v1/chat/completions"
+
+
+@pytest.fixture
+def make_app(tmp_path) -> Callable[..., Flask]:
+    """`make_app(**settings)`: the real app in front of http://upstream.test, no readiness wait,
+    storing into a SQLite file of this test's own."""
+    def factory(**overrides: Any) -> Flask:
+        overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'unit.db'}")
+        settings = Settings(llm_api_base=UPSTREAM_BASE, skip_llm_ready_check=True, **overrides)
+        return create_app(settings)
+    return factory
+
+
+@pytest.fixture
+def client(make_app):
+    return make_app().test_client()
+
+
+@pytest.fixture
+def upstream():
+    """A `responses` mock of every `requests` call; unmatched calls fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+        yield mock
