@@ -95,6 +95,8 @@ class Settings:
     max_request_bytes: int = 32 * 1024 * 1024
     reasoning_output: str = "text"
     reasoning_replay: bool = True
+    reasoning_key: str = ""
+    model_catalog_file: str = ""
 
     def __post_init__(self) -> None:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
@@ -119,6 +121,8 @@ class Settings:
             max_request_bytes=_int(env, "MAX_REQUEST_BYTES", defaults.max_request_bytes),
             reasoning_output=(env.get("REASONING_OUTPUT") or defaults.reasoning_output).lower(),
             reasoning_replay=(env.get("REASONING_REPLAY") or "field").lower() != "drop",
+            reasoning_key=env.get("REASONING_KEY", ""),
+            model_catalog_file=env.get("MODEL_CATALOG_FILE", ""),
         )
 
     def upstream_model(self, client_model: str) -> str:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from gateway.config import Settings
+from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
 from gateway.history import History, HistoryResolver
 from gateway.ids import new_id
@@ -51,11 +52,24 @@ def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
             for item in items]
 
 
+def loaded_tools(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Tool declarations delivered by `tool_search_output` and `additional_tools` input items."""
+    tools: list[dict[str, Any]] = []
+    for item in items:
+        if item.get("type") == "tool_search_output" and item.get("status", "completed") == "completed":
+            tools += [t for t in item.get("tools") or [] if isinstance(t, dict)]
+        elif item.get("type") == "additional_tools":
+            tools += [t for t in item.get("tools") or [] if isinstance(t, dict)]
+    return tools
+
+
 class Engine:
-    def __init__(self, settings: Settings, upstream: UpstreamClient, repository: Repository) -> None:
+    def __init__(self, settings: Settings, upstream: UpstreamClient, repository: Repository,
+                 cipher: ReasoningCipher) -> None:
         self.settings = settings
         self.upstream = upstream
         self.repository = repository
+        self.cipher = cipher
         self.history = HistoryResolver(repository, settings.reasoning_replay)
 
     def prepare(self, body: Any) -> Turn:
@@ -68,8 +82,10 @@ class Engine:
             for key in _INHERITED:
                 if request.get(key) is None:
                     request[key] = history.parent.request.get(key)
-        tool_map = ToolMap.build(request["tools"])
-        payload = build_chat_request(request, items, tool_map, self.settings.upstream_model(request["model"]),
+        history.loaded_tools += loaded_tools(items)
+        tool_map = ToolMap.build(request["tools"], loaded=history.loaded_tools)
+        payload = build_chat_request(request, self.cipher.reveal(items), tool_map,
+                                     self.settings.upstream_model(request["model"]),
                                      replay_reasoning=self.settings.reasoning_replay)
         history_index = 1 if request.get("instructions") else 0
         if not payload["messages"] and not history.prefix:
@@ -83,7 +99,7 @@ class Engine:
 
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """The turn's events; upstream failures become `response.failed`, never an exception."""
-        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output)
+        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         yield from builder.start()
         try:
             closing = yield from self._run_upstream(turn, builder)

@@ -10,17 +10,21 @@ import logging
 from typing import Callable
 
 from storage.db import db, is_sqlite, write_transaction
-from storage.models import ALL_MODELS, SchemaVersion
+from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
 
 
 def _v1_initial(database) -> None:
-    database.create_tables(ALL_MODELS, safe=True)
+    database.create_tables([SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord], safe=True)
 
 
-MIGRATIONS: list[Callable] = [_v1_initial]
+def _v2_secrets(database) -> None:
+    database.create_tables([SecretRecord], safe=True)
+
+
+MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

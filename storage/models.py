@@ -71,4 +71,14 @@ class ConversationRecord(BaseModel):
         table_name = "conversations"
 
 
-ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord)
+class SecretRecord(BaseModel):
+    """Gateway-generated secrets shared by every worker and instance (e.g. the reasoning key)."""
+
+    name = CharField(primary_key=True, max_length=64)
+    value = TextField()
+
+    class Meta:
+        table_name = "gateway_secrets"
+
+
+ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord)

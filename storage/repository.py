@@ -12,7 +12,7 @@ from typing import Any, Iterable
 from peewee import fn
 
 from storage.db import db, write_transaction
-from storage.models import ConversationRecord, ItemRecord, ResponseRecord
+from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
 
 _CHAIN_SQL = """
 WITH RECURSIVE chain(id, parent) AS (
@@ -273,6 +273,16 @@ class Repository:
                 else:
                     ItemRecord.update(conversation_id=None).where(ItemRecord.seq == row.seq).execute()
             return bool(rows)
+
+    def secret(self, name: str, generate) -> str:
+        """The named secret, created by the first worker that asks (others then read it)."""
+        with db.connection_context():
+            row = SecretRecord.get_or_none(SecretRecord.name == name)
+            if row is not None:
+                return row.value
+            with write_transaction():
+                SecretRecord.insert(name=name, value=generate()).on_conflict_ignore().execute()
+            return SecretRecord.get(SecretRecord.name == name).value
 
     def count_items(self) -> int:
         with db.connection_context():

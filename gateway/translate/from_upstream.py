@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any
+from typing import Any, Callable
 
 from gateway.errors import APIError
 from gateway.ids import new_id
@@ -25,8 +25,10 @@ _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"
 
 
 class EventBuilder:
-    def __init__(self, response: dict[str, Any], tool_map: ToolMap, reasoning_output: str = "text") -> None:
+    def __init__(self, response: dict[str, Any], tool_map: ToolMap, reasoning_output: str = "text",
+                 seal: Callable[[str], str] | None = None) -> None:
         self.response = response
+        self.seal = seal
         self.tool_map = tool_map
         self.reasoning_output = reasoning_output
         self.error: APIError | None = None
@@ -93,7 +95,7 @@ class EventBuilder:
     def _reasoning(self, text: str) -> list[dict[str, Any]]:
         events: list[dict[str, Any]] = []
         if not isinstance(self._open, ReasoningItem):
-            events += self._open_item(ReasoningItem(new_id("rs"), self.reasoning_output))
+            events += self._open_item(ReasoningItem(new_id("rs"), self.reasoning_output, self.seal))
         return events + self._open.delta(self._event, text)
 
     def _content(self, text: str, logprobs: list | None) -> list[dict[str, Any]]:
@@ -108,7 +110,7 @@ class EventBuilder:
         call = self._calls.get(index)
         if call is None:
             target = self.tool_map.restore(function.get("name") or "")
-            call = CallItem(new_id("fc"), new_id("call"), target)
+            call = CallItem(new_id("call"), target)
             self._calls[index] = call
             if isinstance(self._open, CallItem):
                 self._buffered.append(call)

@@ -9,7 +9,9 @@ import json
 import logging
 from typing import Any, Callable
 
+from gateway.ids import new_id
 from gateway.tools import CallTarget
+from gateway.tools.lowering import custom_input, search_arguments
 
 log = logging.getLogger(__name__)
 Emit = Callable[..., dict[str, Any]]
@@ -60,8 +62,9 @@ class MessageItem:
 class ReasoningItem:
     """Upstream reasoning as raw `reasoning_text` content (default) or as a summary."""
 
-    def __init__(self, item_id: str, mode: str = "text") -> None:
+    def __init__(self, item_id: str, mode: str = "text", seal: Callable[[str], str] | None = None) -> None:
         self.mode = mode
+        self.seal = seal
         self.item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": [], "status": "in_progress"}
         if mode == "text":
             self.item["content"] = []
@@ -90,6 +93,8 @@ class ReasoningItem:
         part = self._part(text)
         self.item["content" if self.mode == "text" else "summary"] = [part]
         self.item["status"] = status
+        if self.seal is not None:
+            self.item["encrypted_content"] = self.seal(text)
         if self.mode == "text":
             names = ("response.reasoning_text.done", "response.content_part.done")
         else:
@@ -100,12 +105,27 @@ class ReasoningItem:
 
 
 class CallItem:
-    """A client tool call assembled from upstream fragments of one `index`."""
+    """A client tool call assembled from the upstream fragments of one `index`.
 
-    def __init__(self, item_id: str, call_id: str, target: CallTarget) -> None:
+    The ToolMap target decides its shape: `function_call` streams its arguments live;
+    `custom_tool_call` decodes the raw `input` from the lowered `{"input": …}` arguments and emits
+    it with `custom_tool_call_input.delta/done`; `tool_search_call` carries its arguments as an
+    object and has no delta events.
+    """
+
+    _PREFIX = {"function_call": "fc", "custom_tool_call": "ctc", "tool_search_call": "tsc"}
+
+    def __init__(self, call_id: str, target: CallTarget) -> None:
         self.target = target
-        self.item: dict[str, Any] = {"id": item_id, "type": "function_call", "status": "in_progress",
-                                     "call_id": call_id, "name": target.name, "arguments": ""}
+        self.kind = target.item_type
+        self.item: dict[str, Any] = {"id": new_id(self._PREFIX[self.kind]), "type": self.kind,
+                                     "status": "in_progress", "call_id": call_id}
+        if self.kind == "function_call":
+            self.item.update(name=target.name, arguments="")
+        elif self.kind == "custom_tool_call":
+            self.item.update(name=target.name, input="")
+        else:
+            self.item.update(execution="client", arguments={})
         if target.namespace:
             self.item["namespace"] = target.namespace
         self.output_index = 0
@@ -119,30 +139,45 @@ class CallItem:
     def open(self, emit: Emit) -> list[dict[str, Any]]:
         return [emit("response.output_item.added", output_index=self.output_index, item=dict(self.item))]
 
-    def _delta_event(self, emit: Emit, text: str) -> dict[str, Any]:
-        return emit("response.function_call_arguments.delta", item_id=self.item["id"],
-                    output_index=self.output_index, delta=text)
+    def _ids(self) -> dict[str, Any]:
+        return {"item_id": self.item["id"], "output_index": self.output_index}
 
     def delta(self, emit: Emit, arguments: str) -> list[dict[str, Any]]:
         if not arguments:
             return []
         self._arguments.append(arguments)
-        return [self._delta_event(emit, arguments)]
+        if self.kind != "function_call":
+            return []
+        return [emit("response.function_call_arguments.delta", **self._ids(), delta=arguments)]
 
     def flush(self, emit: Emit) -> list[dict[str, Any]]:
-        """A buffered call: all its arguments as one delta."""
+        """A buffered function call: all its arguments as one delta."""
         text = "".join(self._arguments)
-        return [self._delta_event(emit, text)] if text else []
+        if self.kind != "function_call" or not text:
+            return []
+        return [emit("response.function_call_arguments.delta", **self._ids(), delta=text)]
 
     def close(self, emit: Emit, status: str) -> list[dict[str, Any]]:
         self.closed = True
-        arguments = "".join(self._arguments).strip() or "{}"
-        try:
-            json.loads(arguments)
-        except ValueError:
-            log.warning("tool call %s has arguments that are not valid JSON; passed on unchanged", self.item["name"])
-        self.item["arguments"] = arguments
         self.item["status"] = status
-        done = emit("response.function_call_arguments.done", item_id=self.item["id"],
-                    output_index=self.output_index, arguments=arguments, name=self.item["name"])
-        return [done, emit("response.output_item.done", output_index=self.output_index, item=dict(self.item))]
+        raw = "".join(self._arguments).strip()
+        events: list[dict[str, Any]] = []
+        if self.kind == "function_call":
+            arguments = raw or "{}"
+            try:
+                json.loads(arguments)
+            except ValueError:
+                log.warning("tool call %s has arguments that are not valid JSON; passed on unchanged",
+                            self.item["name"])
+            self.item["arguments"] = arguments
+            events.append(emit("response.function_call_arguments.done", **self._ids(), arguments=arguments,
+                               name=self.item["name"]))
+        elif self.kind == "custom_tool_call":
+            self.item["input"] = custom_input(raw)
+            if self.item["input"]:
+                events.append(emit("response.custom_tool_call_input.delta", **self._ids(), delta=self.item["input"]))
+            events.append(emit("response.custom_tool_call_input.done", **self._ids(), input=self.item["input"]))
+        else:
+            self.item["arguments"] = search_arguments(raw)
+        return events + [emit("response.output_item.done", output_index=self.output_index,
+                              item=json.loads(json.dumps(self.item)))]

@@ -98,6 +98,30 @@ def _output_text(output: Any) -> str:
     return "\n".join(texts)
 
 
+def _tool_call(item: dict[str, Any], tool_map: ToolMap) -> dict[str, Any]:
+    """A replayed client call as the upstream function call the model originally made."""
+    kind = item["type"]
+    if kind == "custom_tool_call":
+        name, arguments = item["name"], json.dumps({"input": item["input"]}, ensure_ascii=False)
+    elif kind == "tool_search_call":
+        name, arguments = "tool_search", json.dumps(item.get("arguments") or {}, ensure_ascii=False)
+    else:
+        name, arguments = item["name"], item["arguments"]
+    return {"id": item["call_id"], "type": "function",
+            "function": {"name": tool_map.upstream_name(name, item.get("namespace")), "arguments": arguments}}
+
+
+def _loaded_tools_text(tools: list[dict[str, Any]]) -> str:
+    """What a tool_search returned, as the tool result the model reads."""
+    names = []
+    for tool in tools:
+        if tool.get("type") == "namespace":
+            names += [ToolMap.upstream_name(m.get("name", ""), tool.get("name")) for m in tool.get("tools") or []]
+        elif tool.get("name"):
+            names.append(tool["name"])
+    return "Loaded tools: " + ", ".join(names) if names else "No tools found."
+
+
 def reasoning_text(item: dict[str, Any]) -> str:
     parts = item.get("content") or []
     text = "".join(p.get("text", "") for p in parts if p.get("type") == "reasoning_text")
@@ -152,14 +176,13 @@ def build_messages(items: list[dict[str, Any]], instructions: str | None, tool_m
             else:
                 out.add({"role": "system" if role in ("system", "developer") else "user",
                          "content": _user_content(item["content"], f"{param}.content")})
-        elif kind == "function_call":
-            message = out.open_assistant()
-            message.setdefault("tool_calls", []).append({
-                "id": item["call_id"], "type": "function",
-                "function": {"name": tool_map.upstream_name(item["name"], item.get("namespace")),
-                             "arguments": item["arguments"]}})
-        elif kind == "function_call_output":
+        elif kind in ("function_call", "custom_tool_call", "tool_search_call"):
+            out.open_assistant().setdefault("tool_calls", []).append(_tool_call(item, tool_map))
+        elif kind in ("function_call_output", "custom_tool_call_output"):
             out.add({"role": "tool", "tool_call_id": item["call_id"], "content": _output_text(item["output"])})
+        elif kind == "tool_search_output":
+            out.add({"role": "tool", "tool_call_id": item.get("call_id") or "",
+                     "content": _loaded_tools_text(item.get("tools") or [])})
         elif kind == "reasoning":
             out.reasoning(reasoning_text(item))
         elif kind in ("item_reference",):
