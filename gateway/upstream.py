@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import requests
 import urllib3.exceptions
 from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry
 from sseclient import SSEClient
 
 from gateway.config import Settings
@@ -43,6 +44,7 @@ class ChatStream:
     def __init__(self, response: requests.Response, base: str) -> None:
         self._response = response
         self._base = base
+        self._finished = False
 
     def _byte_chunks(self) -> Iterator[bytes]:
         # read1 returns whatever bytes have arrived, so each upstream chunk is handed on at once
@@ -58,6 +60,7 @@ class ChatStream:
         try:
             for event in SSEClient(self._byte_chunks()).events():
                 if event.data.strip() == "[DONE]":
+                    self._finished = True
                     return
                 try:
                     chunk = json.loads(event.data)
@@ -74,6 +77,14 @@ class ChatStream:
             raise server_error(502, "Upstream model server closed the stream unexpectedly.") from exc
 
     def close(self) -> None:
+        """Return the connection to the pool after a clean `[DONE]`; drop it otherwise."""
+        if self._finished:
+            try:
+                self._response.raw.drain_conn()
+                self._response.raw.release_conn()
+                return
+            except _READ_ERRORS:
+                pass
         self._response.close()
 
 
@@ -83,7 +94,10 @@ class UpstreamClient:
         self.root = self.base[: -len("/v1")]
         self.timeout = settings.upstream_timeout_s
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=0)
+        # One retry for connections that fail before the request is sent (e.g. a pooled connection
+        # the upstream closed while idle); a request the upstream has received is never resent.
+        retry = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers["Content-Type"] = "application/json"

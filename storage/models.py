@@ -1,9 +1,22 @@
 """peewee models. Item JSON is exactly what clients see; bookkeeping lives in columns."""
 from __future__ import annotations
 
-from peewee import (AutoField, BooleanField, CharField, IntegerField, JSONField, Model, TextField)
+import json
+
+from peewee import AutoField, BooleanField, CharField, IntegerField, Model, TextField
 
 from storage.db import db
+
+
+class JSONText(TextField):
+    """JSON kept as text: key order survives (PostgreSQL's JSONB re-sorts keys) and U+0000 is
+    stored escaped (JSONB rejects it), so an item reads back exactly as the client sent it."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
 
 
 class BaseModel(Model):
@@ -27,14 +40,14 @@ class ResponseRecord(BaseModel):
     tenant = CharField(max_length=64, default="default", index=True)
     created_at = IntegerField()
     status = CharField(max_length=16)
-    model = CharField(max_length=256)
+    model = TextField()
     previous_response_id = CharField(max_length=64, null=True, index=True)
     conversation_id = CharField(max_length=64, null=True, index=True)
     depth = IntegerField(default=0)
     deleted = BooleanField(default=False)
-    response = JSONField(null=True)          # the Response object as returned to clients
-    request = JSONField(null=True)           # the effective request (tools, tool_choice, text, …)
-    loaded_tools = JSONField(default=list)   # tools loaded by tool_search_output along the chain
+    response = JSONText(null=True)          # the Response object as returned to clients
+    request = JSONText(null=True)           # the effective request (tools, tool_choice, text, …)
+    loaded_tools = JSONText(default=list)   # tools loaded by tool_search_output along the chain
     chat_fragment = TextField(default="")
     fragment_version = IntegerField(default=0)
 
@@ -47,14 +60,14 @@ class ItemRecord(BaseModel):
     (clients replay items), so the row key is `seq`, which also orders items."""
 
     seq = AutoField()
-    item_id = CharField(max_length=128, index=True)
+    item_id = TextField(index=True)       # clients' own ids are kept whatever their length
     tenant = CharField(max_length=64, default="default")
     response_id = CharField(max_length=64, null=True, index=True)
     conversation_id = CharField(max_length=64, null=True, index=True)
     kind = CharField(max_length=16)          # input | output | conversation
     position = IntegerField(default=0)
     created_at = IntegerField()
-    data = JSONField()
+    data = JSONText()
 
     class Meta:
         table_name = "items"
@@ -64,7 +77,7 @@ class ConversationRecord(BaseModel):
     id = CharField(primary_key=True, max_length=64)
     tenant = CharField(max_length=64, default="default", index=True)
     created_at = IntegerField()
-    metadata = JSONField(default=dict)
+    metadata = JSONText(default=dict)
     deleted = BooleanField(default=False)
 
     class Meta:

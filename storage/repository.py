@@ -58,7 +58,7 @@ class StoredTurn:
     loaded_tools: list[dict[str, Any]] = field(default_factory=list)
     depth: int = 0
     conversation_id: str | None = None
-    tenant: str = "default"
+    tenant: str | None = None          # None: the repository's tenant
 
 
 @dataclass
@@ -104,18 +104,19 @@ class Repository:
     # -- responses -------------------------------------------------------------------------
     def save_response(self, turn: StoredTurn) -> None:
         response = turn.response
+        tenant = turn.tenant or self.tenant
         with db.connection_context(), write_transaction():
             ResponseRecord.insert(
-                id=response["id"], tenant=turn.tenant, created_at=response["created_at"],
+                id=response["id"], tenant=tenant, created_at=response["created_at"],
                 status=response["status"], model=response["model"],
                 previous_response_id=response.get("previous_response_id"),
                 conversation_id=turn.conversation_id, depth=turn.depth, response=response,
                 request=turn.request, loaded_tools=turn.loaded_tools, chat_fragment=turn.chat_fragment,
                 fragment_version=turn.fragment_version).execute()
             _insert_items(_item_rows(turn.input_items, response_id=response["id"], kind="input",
-                                     tenant=turn.tenant, conversation_id=turn.conversation_id)
+                                     tenant=tenant, conversation_id=turn.conversation_id)
                           + _item_rows(response["output"], response_id=response["id"], kind="output",
-                                       tenant=turn.tenant, conversation_id=turn.conversation_id))
+                                       tenant=tenant, conversation_id=turn.conversation_id))
 
     def _live(self, response_id: str):
         return (ResponseRecord.select().where((ResponseRecord.id == response_id)
@@ -208,12 +209,12 @@ class Repository:
 
     def update_conversation(self, conversation_id: str, metadata: dict[str, str]) -> dict[str, Any] | None:
         with db.connection_context(), write_transaction():
-            row = self._conversation(conversation_id)
-            if row is None:
+            updated = ConversationRecord.update(metadata=metadata).where(
+                (ConversationRecord.id == conversation_id) & (ConversationRecord.tenant == self.tenant)
+                & (ConversationRecord.deleted == False)).execute()  # noqa: E712
+            if not updated:
                 return None
-            row.metadata = metadata
-            row.save()
-            return self._conversation_dict(row)
+            return self._conversation_dict(self._conversation(conversation_id))
 
     def delete_conversation(self, conversation_id: str) -> bool:
         with db.connection_context(), write_transaction():

@@ -185,6 +185,12 @@ class _Handler(BaseHTTPRequestHandler):
         self._send_json(200, render_completion(script, model=model, prompt_tokens=prompt_tokens))
 
 
+class _Server(ThreadingHTTPServer):
+    """uvicorn (vLLM) listens with a backlog of 2048; the stdlib default of 5 resets bursts."""
+
+    request_queue_size = 2048
+
+
 class FakeUpstream:
     """The fake server. Bound on construction (so ``port`` is known early),
     served from a daemon thread after ``start()``; usable as a context manager."""
@@ -200,7 +206,7 @@ class FakeUpstream:
         self._log: list[dict] = []
         self._conns: set[socket.socket] = set()
         self._interrupt = threading.Event()
-        self._server = ThreadingHTTPServer((host, port), _Handler)
+        self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self
         self._thread: threading.Thread | None = None
