@@ -59,6 +59,9 @@ def load_overrides(path: str) -> dict[str, Any]:
         raise CatalogConfigError(f"MODEL_CATALOG_FILE {path!r} cannot be read: {exc}") from exc
     if not isinstance(data, dict) or not all(isinstance(data.get(k, {}), dict) for k in ("defaults", "models")):
         raise CatalogConfigError("MODEL_CATALOG_FILE must hold an object with 'defaults' and/or 'models' objects")
+    for slug, override in data.get("models", {}).items():
+        if not isinstance(override, dict):
+            raise CatalogConfigError(f"MODEL_CATALOG_FILE models.{slug} must be an object of catalog fields")
     return {"defaults": data.get("defaults", {}), "models": data.get("models", {})}
 
 

@@ -35,7 +35,7 @@ class ToolMap:
         self._by_upstream: dict[str, CallTarget] = {}
         self._aliases: dict[str, Any] = {}
         self._top_level: set[str] = set()
-        self._members: list[tuple[str, str, str]] = []  # (namespace, member, param)
+        self._members: list[tuple[str, str, str, bool]] = []  # (namespace, member, param, loaded)
 
     @classmethod
     def build(cls, tools: Iterable[dict[str, Any]] | None, *, loaded: Iterable[dict[str, Any]] = ()) -> "ToolMap":
@@ -78,7 +78,7 @@ class ToolMap:
         else:
             entry, target = lower_custom(member, upstream), CallTarget("custom_tool_call", name, namespace)
         if self._register(upstream, entry, target, f"{param}.name", reveal, top_level=False):
-            self._members.append((namespace, name, param))
+            self._members.append((namespace, name, param, reveal))
 
     def _register(self, upstream: str, entry: dict[str, Any], target: CallTarget, param: str,
                   loaded: bool, top_level: bool) -> bool:
@@ -99,11 +99,12 @@ class ToolMap:
 
     def _check_bare_names(self) -> None:
         counts: dict[str, list[CallTarget]] = {}
-        for namespace, name, param in self._members:
-            if name in self._top_level:
+        for namespace, name, param, loaded in self._members:
+            if name in self._top_level and not loaded:
                 raise invalid_request(f"Namespace member {namespace}.{name} has the same name as the top-level "
                                       f"tool {name!r}.", param=param, code="tool_name_collision")
             target = self._by_upstream[flat_name(namespace, name)]
+            # A loaded (searched-for) member never fails the request: its bare alias just yields.
             for alias in (f"{namespace}.{name}", f"{namespace}_{name}", name):
                 self._alias(alias, target)
             counts.setdefault(namespace, []).append(target)

@@ -160,10 +160,10 @@ class CallItem:
     def close(self, emit: Emit, status: str) -> list[dict[str, Any]]:
         self.closed = True
         self.item["status"] = status
-        raw = "".join(self._arguments).strip()
+        raw = "".join(self._arguments)  # kept verbatim: raw custom input keeps its whitespace
         events: list[dict[str, Any]] = []
         if self.kind == "function_call":
-            arguments = raw or "{}"
+            arguments = raw.strip() or "{}"
             try:
                 json.loads(arguments)
             except ValueError:
