@@ -54,3 +54,11 @@ def when_ready(server):
         sock = getattr(listener, "sock", None)
         if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+# gunicorn's control socket (GATEWAY_CONTROL_SOCKET = a path to enable it); off by default so that
+# several gateways on one host never share the default ~/.gunicorn/gunicorn.ctl.
+if os.environ.get("GATEWAY_CONTROL_SOCKET"):
+    control_socket = os.environ["GATEWAY_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
