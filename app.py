@@ -5,8 +5,10 @@ import logging
 
 from flask import Flask, g, request
 
-from gateway.api import conversations, errors, health, models, responses
+from gateway.api import conversations, errors, health, models, responses, ws
+from gateway.auth import require_api_key
 from gateway.config import Settings
+from gateway.extensions import sock
 from gateway.ids import new_id
 from gateway.services import Services
 
@@ -24,9 +26,13 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["gateway"] = Services.build(settings)
 
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": settings.max_request_bytes}
+    sock.init_app(app)
     for blueprint in (responses.bp, conversations.bp, models.bp, health.bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(ws.bp if settings.ws_enabled else ws.disabled_bp)
     errors.register_error_handlers(app)
+    app.before_request(require_api_key)
 
     @app.before_request
     def _request_id() -> None:

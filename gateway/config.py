@@ -97,6 +97,12 @@ class Settings:
     reasoning_replay: bool = True
     reasoning_key: str = ""
     model_catalog_file: str = ""
+    api_keys: tuple[str, ...] = ()
+    ws_enabled: bool = True
+    ws_max_connection_age_s: float = 3600.0
+    ws_send_buffer_bytes: int = 4 * 1024 * 1024
+    ws_send_timeout_s: float = 10.0
+    ws_cache_size: int = 16
 
     def __post_init__(self) -> None:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
@@ -123,6 +129,12 @@ class Settings:
             reasoning_replay=(env.get("REASONING_REPLAY") or "field").lower() != "drop",
             reasoning_key=env.get("REASONING_KEY", ""),
             model_catalog_file=env.get("MODEL_CATALOG_FILE", ""),
+            api_keys=tuple(k.strip() for k in env.get("GATEWAY_API_KEYS", "").split(",") if k.strip()),
+            ws_enabled=_bool(env.get("WS_ENABLED"), default=True),
+            ws_max_connection_age_s=_float(env, "WS_MAX_CONNECTION_AGE_S", defaults.ws_max_connection_age_s),
+            ws_send_buffer_bytes=_int(env, "WS_SEND_BUFFER_BYTES", defaults.ws_send_buffer_bytes),
+            ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", defaults.ws_send_timeout_s),
+            ws_cache_size=_int(env, "WS_CACHE_SIZE", defaults.ws_cache_size),
         )
 
     def upstream_model(self, client_model: str) -> str:

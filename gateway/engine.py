@@ -15,7 +15,7 @@ from typing import Any, Iterator
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
-from gateway.history import History, HistoryResolver
+from gateway.history import History, HistoryResolver, ParentCache
 from gateway.ids import new_id
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
@@ -24,7 +24,7 @@ from gateway.translate.to_upstream import (build_chat_request, build_messages, e
                                            encode_messages, join_fragments, normalize_input)
 from gateway.upstream import UpstreamClient
 from schemas import parse_create_request
-from storage.repository import Repository, StoredTurn
+from storage.repository import ParentContext, Repository, StoredTurn
 
 log = logging.getLogger(__name__)
 _ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
@@ -44,6 +44,15 @@ class Turn:
     input_fragment: str
     response: dict[str, Any]
     error: APIError | None = None
+    own_fragment: str = ""
+
+    def as_parent(self, version: int) -> ParentContext:
+        """This turn as the parent of the next one (a connection-local cache entry)."""
+        return ParentContext(
+            response=self.response, request={k: v for k, v in self.request.items() if k != "input"},
+            loaded_tools=self.history.loaded_tools, depth=self.history.depth,
+            fragments=[("history", self.history.prefix, version), (self.response["id"], self.own_fragment, version)],
+            conversation_id=self.history.conversation_id)
 
 
 def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -72,12 +81,13 @@ class Engine:
         self.cipher = cipher
         self.history = HistoryResolver(repository, settings.reasoning_replay)
 
-    def prepare(self, body: Any) -> Turn:
+    def prepare(self, body: Any, cache: ParentCache | None = None) -> Turn:
+        """Validate and translate; `cache` holds a WebSocket connection's recent responses."""
         request = parse_create_request(body)
         if request["background"]:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
         items = with_ids(normalize_input(request["input"]))
-        history = self.history.resolve(request, items)
+        history = self.history.resolve(request, items, cache)
         if history.parent is not None:
             for key in _INHERITED:
                 if request.get(key) is None:
@@ -88,7 +98,7 @@ class Engine:
                                      self.settings.upstream_model(request["model"]),
                                      replay_reasoning=self.settings.reasoning_replay)
         history_index = 1 if request.get("instructions") else 0
-        if not payload["messages"] and not history.prefix:
+        if not payload["messages"] and not history.prefix and request.get("generate") is not False:
             raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
         response = new_response(request)
         if history.conversation_id:
@@ -107,6 +117,15 @@ class Engine:
             builder.fail(server_error(500, "The client disconnected before the response finished."))
             self._persist(turn, builder)
             raise
+        self._persist(turn, builder)
+        yield from closing
+        yield builder.terminal_event()
+
+    def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
+        """`generate: false`: record the turn's input as a chainable response without inference."""
+        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
+        yield from builder.start()
+        closing = builder.complete_without_output()
         self._persist(turn, builder)
         yield from closing
         yield builder.terminal_event()
@@ -144,6 +163,7 @@ class Engine:
         try:
             own = join_fragments(turn.input_fragment, encode_messages(
                 build_messages(response["output"], None, turn.tool_map, self.settings.reasoning_replay)))
+            turn.own_fragment = own
             if request["store"]:
                 self.repository.save_response(StoredTurn(
                     response=response, request={k: v for k, v in request.items() if k != "input"},

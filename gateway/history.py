@@ -57,26 +57,52 @@ def check_pending_calls(parent_output: list[dict[str, Any]], new_input: list[dic
             raise invalid_request(f"No tool output found for function call {item.get('call_id')}.", param="input")
 
 
+class ParentCache:
+    """Recent responses of one WebSocket connection, so `store: false` chains can continue with
+    only new input (as Codex does). Bounded: least recently used entries are dropped."""
+
+    def __init__(self, capacity: int = 16) -> None:
+        self.capacity = capacity
+        self._entries: dict[str, ParentContext] = {}
+
+    def get(self, response_id: str) -> ParentContext | None:
+        entry = self._entries.pop(response_id, None)
+        if entry is not None:
+            self._entries[response_id] = entry
+        return entry
+
+    def put(self, response_id: str, context: ParentContext) -> None:
+        self._entries.pop(response_id, None)
+        self._entries[response_id] = context
+        while len(self._entries) > self.capacity:
+            self._entries.pop(next(iter(self._entries)))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class HistoryResolver:
     def __init__(self, repository: Repository, replay_reasoning: bool) -> None:
         self.repository = repository
         self.replay_reasoning = replay_reasoning
         self.version = fragment_version(replay_reasoning)
 
-    def resolve(self, request: dict[str, Any], new_input: list[dict[str, Any]]) -> History:
+    def resolve(self, request: dict[str, Any], new_input: list[dict[str, Any]],
+                cache: ParentCache | None = None) -> History:
         previous_id = request.get("previous_response_id")
         conversation_id = conversation_id_of(request.get("conversation"))
         if previous_id and conversation_id:
             raise invalid_request("previous_response_id and conversation cannot be used together.",
                                   param="conversation")
         if previous_id:
-            return self._from_parent(previous_id, new_input)
+            return self._from_parent(previous_id, new_input, cache)
         if conversation_id:
             return self._from_conversation(conversation_id)
         return History()
 
-    def _from_parent(self, previous_id: str, new_input: list[dict[str, Any]]) -> History:
-        parent = self.repository.load_parent(previous_id)
+    def _from_parent(self, previous_id: str, new_input: list[dict[str, Any]],
+                     cache: ParentCache | None) -> History:
+        parent = (cache.get(previous_id) if cache is not None else None) or self.repository.load_parent(previous_id)
         if parent is None:
             raise _not_found(previous_id)
         check_pending_calls(parent.response.get("output") or [], new_input)

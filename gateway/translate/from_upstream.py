@@ -144,6 +144,11 @@ class EventBuilder:
         return self.fail(APIError(502, f"Upstream model server ended the stream abnormally ({detail}).",
                                   type="server_error", code="server_error"))
 
+    def complete_without_output(self) -> list[dict[str, Any]]:
+        """A turn answered locally (WebSocket prewarm): completed, nothing generated."""
+        self._finish_reason = "stop"
+        return self.finish()
+
     def fail(self, error: APIError) -> list[dict[str, Any]]:
         self.error = error
         events = self._close_open("incomplete")
