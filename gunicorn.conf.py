@@ -1,8 +1,16 @@
 """gunicorn settings for the gateway: `gunicorn -c gunicorn.conf.py 'app:create_app()'`.
 
-Every value can be overridden from the environment (names below). Sizing: with gthread workers
-each open SSE stream occupies one thread for its whole duration, so a worker holds at most
-GATEWAY_THREADS concurrent streams and the gateway workers × threads.
+Every value can be overridden from the environment (names below).
+
+Sizing. With gthread workers every open SSE stream and every open WebSocket occupies one worker
+thread for its whole life (a WebSocket also runs two helper threads of its own: simple-websocket's
+reader and the gateway's writer, which are not counted against GATEWAY_THREADS). So one worker
+holds at most GATEWAY_THREADS concurrent streams + sockets, and the gateway at most
+GATEWAY_WORKERS × GATEWAY_THREADS. Codex keeps one WebSocket per running `codex` process (the TUI
+opens a few short extra ones), so size threads for (concurrent Codex sessions + concurrent HTTP
+streams) per worker with headroom; threads are cheap while they wait on the network (~100 KB
+each). The per-connection send buffer (WS_SEND_BUFFER_BYTES, 4 MiB) bounds the memory a slow
+reader can pin. Beyond the thread count, new connections wait in the listen backlog.
 """
 import os
 import socket
