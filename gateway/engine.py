@@ -24,7 +24,7 @@ from gateway.translate.to_upstream import (build_chat_request, build_messages, e
                                            encode_messages, join_fragments, normalize_input)
 from gateway.upstream import UpstreamClient
 from schemas import parse_create_request
-from storage.repository import ParentContext, Repository, StoredTurn
+from storage.repository import Fragment, ParentContext, Repository, StoredTurn
 
 log = logging.getLogger(__name__)
 _ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
@@ -51,7 +51,8 @@ class Turn:
         return ParentContext(
             response=self.response, request={k: v for k, v in self.request.items() if k != "input"},
             loaded_tools=self.history.loaded_tools, depth=self.history.depth,
-            fragments=[("history", self.history.prefix, version), (self.response["id"], self.own_fragment, version)],
+            fragments=[Fragment("history", self.history.prefix, version, self.history.depth - 1),
+                       Fragment(self.response["id"], self.own_fragment, version, self.history.depth)],
             conversation_id=self.history.conversation_id)
 
 
@@ -109,17 +110,33 @@ class Engine:
 
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """The turn's events; upstream failures become `response.failed`, never an exception."""
-        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
-        yield from builder.start()
+        batches = self.stream_batches(turn)
         try:
-            closing = yield from self._run_upstream(turn, builder)
+            for batch in batches:
+                yield from batch
+        finally:
+            batches.close()
+
+    def stream_batches(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
+        """The same events, grouped by what one upstream chunk produced (one write each for SSE).
+
+        The upstream request is sent before the first events are handed out, so the model starts
+        while the client receives `response.created`."""
+        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
+        opening = builder.start()
+        upstream, error = self._open_upstream(turn)
+        try:
+            yield opening
+            closing = yield from self._run_upstream(turn, builder, upstream, error)
         except GeneratorExit:
             builder.fail(server_error(500, "The client disconnected before the response finished."))
             self._persist(turn, builder)
             raise
+        finally:
+            if upstream is not None:
+                upstream.close()
         self._persist(turn, builder)
-        yield from closing
-        yield builder.terminal_event()
+        yield closing + [builder.terminal_event()]
 
     def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """`generate: false`: record the turn's input as a chainable response without inference."""
@@ -130,12 +147,20 @@ class Engine:
         yield from closing
         yield builder.terminal_event()
 
-    def _run_upstream(self, turn: Turn, builder: EventBuilder):
-        upstream = None
+    def _open_upstream(self, turn: Turn) -> tuple[Any, APIError | None]:
         try:
-            upstream = self.upstream.open_chat_stream(turn.body)
+            return self.upstream.open_chat_stream(turn.body), None
+        except APIError as error:
+            return None, error
+
+    def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None):
+        try:
+            if error is not None:
+                raise error
             for chunk in upstream:
-                yield from builder.feed(chunk)
+                batch = builder.feed(chunk)
+                if batch:
+                    yield batch
             return builder.finish()
         except APIError as error:
             log.warning("response %s failed: %s", turn.response["id"], error.message)
@@ -143,9 +168,6 @@ class Engine:
         except Exception:  # a bug must still end the stream with a terminal event
             log.exception("response %s crashed", turn.response["id"])
             return builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
-        finally:
-            if upstream is not None:
-                upstream.close()
 
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
@@ -164,8 +186,11 @@ class Engine:
             own = join_fragments(turn.input_fragment, encode_messages(
                 build_messages(response["output"], None, turn.tool_map, self.settings.reasoning_replay)))
             turn.own_fragment = own
+            checkpoint = turn.history.checkpoint
             if request["store"]:
                 self.repository.save_response(StoredTurn(
+                    segment=join_fragments(*checkpoint[0], own) if checkpoint else None,
+                    skip_parent=checkpoint[1] if checkpoint else None,
                     response=response, request={k: v for k, v in request.items() if k != "input"},
                     input_items=turn.input_items, chat_fragment=join_fragments(
                         turn.history.prefix if turn.history.conversation_id else "", own),

@@ -12,10 +12,12 @@ from typing import Any
 from gateway.errors import APIError, invalid_request
 from gateway.tools import ToolMap
 from gateway.translate.to_upstream import build_messages, encode_messages, join_fragments
-from storage.repository import ParentContext, Repository
+from storage.repository import Fragment, ParentContext, Repository
 
 # Bump when the item → chat message translation changes, so old fragments are re-translated.
 TRANSLATION_VERSION = 1
+# Every this many levels a stored response carries a checkpoint segment (see storage.models).
+CHECKPOINT_EVERY = 32
 CLIENT_CALL_TYPES = ("function_call", "custom_tool_call")
 OUTPUT_TYPES = {"function_call": "function_call_output", "custom_tool_call": "custom_tool_call_output"}
 
@@ -31,6 +33,7 @@ class History:
     conversation_id: str | None = None
     loaded_tools: list[dict[str, Any]] = field(default_factory=list)
     depth: int = 0
+    checkpoint: tuple[list[str], str | None] | None = None   # (earlier levels' fragments, skip parent)
 
 
 def _not_found(response_id: str) -> APIError:
@@ -55,6 +58,21 @@ def check_pending_calls(parent_output: list[dict[str, Any]], new_input: list[dic
         kind = item.get("type")
         if kind in CLIENT_CALL_TYPES and (OUTPUT_TYPES[kind], item.get("call_id")) not in answered:
             raise invalid_request(f"No tool output found for function call {item.get('call_id')}.", param="input")
+
+
+def _checkpoint(fragments: list[Fragment], depth: int) -> tuple[list[str], str | None] | None:
+    """For a response at a checkpoint depth: the fragments of the CHECKPOINT_EVERY - 1 levels above
+    it and the ancestor just before them, when the chain walk returned them one by one."""
+    if (depth + 1) % CHECKPOINT_EVERY:
+        return None
+    low = depth - CHECKPOINT_EVERY
+    levels = [f for f in fragments if low < f.depth < depth]
+    if len(levels) != CHECKPOINT_EVERY - 1 or any(f.segment for f in levels):
+        return None
+    skip_parent = next((f.response_id for f in fragments if f.depth == low), None)
+    if low >= 0 and skip_parent is None:
+        return None
+    return [f.text for f in levels], skip_parent
 
 
 class ParentCache:
@@ -106,18 +124,20 @@ class HistoryResolver:
         if parent is None:
             raise _not_found(previous_id)
         check_pending_calls(parent.response.get("output") or [], new_input)
-        if all(version == self.version for _, _, version in parent.fragments):
-            prefix = join_fragments(*(fragment for _, fragment, _ in parent.fragments))
+        depth = parent.depth + 1
+        if all(fragment.version == self.version for fragment in parent.fragments):
+            prefix = join_fragments(*(fragment.text for fragment in parent.fragments))
+            checkpoint = _checkpoint(parent.fragments, depth)
         else:
-            prefix = self._retranslate(previous_id, [rid for rid, _, _ in parent.fragments])
-        return History(prefix=prefix, parent=parent, loaded_tools=list(parent.loaded_tools),
-                       depth=parent.depth + 1)
+            prefix, checkpoint = self._retranslate(previous_id), None
+        return History(prefix=prefix, parent=parent, loaded_tools=list(parent.loaded_tools), depth=depth,
+                       checkpoint=checkpoint)
 
-    def _retranslate(self, previous_id: str, chain: list[str]) -> str:
+    def _retranslate(self, previous_id: str) -> str:
         grouped = self.repository.chain_items(previous_id)
         tool_map = ToolMap()
-        return join_fragments(*(encode_messages(build_messages(grouped.get(rid, []), None, tool_map,
-                                                               self.replay_reasoning)) for rid in chain))
+        return join_fragments(*(encode_messages(build_messages(items, None, tool_map, self.replay_reasoning))
+                                for items in grouped.values()))
 
     def _from_conversation(self, conversation_id: str) -> History:
         items = self.repository.conversation_items(conversation_id)

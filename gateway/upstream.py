@@ -97,21 +97,27 @@ class UpstreamClient:
         # One retry for connections that fail before the request is sent (e.g. a pooled connection
         # the upstream closed while idle); a request the upstream has received is never resent.
         retry = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
-        self.session.mount("http://", adapter)
-        self.session.mount("https://", adapter)
+        self.adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
         self.session.headers["Content-Type"] = "application/json"
         if settings.llm_api_key:
             self.session.headers["Authorization"] = f"Bearer {settings.llm_api_key}"
+        # Proxy settings are read from the environment once, not on every call (Session.request
+        # re-reads os.environ and ~/.netrc each time, which costs more than the rest of the call).
+        self.proxies = requests.utils.get_environ_proxies(self.base)
+        self._chat_url = f"{self.base}/chat/completions"
+        self._chat_headers = dict(self.session.headers)
         self._health_lock = threading.Lock()
         self._health_cache: tuple[float, bool] = (0.0, False)
 
     def open_chat_stream(self, body: bytes | dict[str, Any]) -> ChatStream:
         """POST the chat request (encoded body or payload); returns once the upstream answered 200."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
+        prepared = requests.PreparedRequest()
+        prepared.prepare(method="POST", url=self._chat_url, headers=self._chat_headers, data=data)
         try:
-            resp = self.session.post(f"{self.base}/chat/completions", data=data,
-                                     stream=True, timeout=self.timeout)
+            resp = self.adapter.send(prepared, stream=True, timeout=self.timeout, proxies=self.proxies)
         except requests.RequestException as exc:
             raise _connect_error(self.base, exc) from exc
         if resp.status_code != 200:

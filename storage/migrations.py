@@ -9,6 +9,10 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
+from peewee import CharField, TextField
+from playhouse.migrate import SchemaMigrator
+from playhouse.migrate import migrate as schema_migrate
+
 from storage.db import db, is_sqlite, write_transaction
 from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord
 
@@ -17,6 +21,7 @@ _LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
 
 
 def _v1_initial(database) -> None:
+    # Later migrations add their own columns, so v1 creates the table as it was in version 1.
     database.create_tables([SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord], safe=True)
 
 
@@ -24,7 +29,17 @@ def _v2_secrets(database) -> None:
     database.create_tables([SecretRecord], safe=True)
 
 
-MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets]
+def _v3_checkpoints(database) -> None:
+    migrator = SchemaMigrator.from_database(database)
+    columns = {c.name for c in database.get_columns(ResponseRecord._meta.table_name)}
+    steps = [migrator.add_column(ResponseRecord._meta.table_name, name, field)
+             for name, field in (("segment", TextField(null=True)), ("skip_parent", CharField(max_length=64, null=True)))
+             if name not in columns]
+    if steps:
+        schema_migrate(*steps)
+
+
+MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -50,6 +50,11 @@ class ResponseRecord(BaseModel):
     loaded_tools = JSONText(default=list)   # tools loaded by tool_search_output along the chain
     chat_fragment = TextField(default="")
     fragment_version = IntegerField(default=0)
+    # Checkpoints: every CHECKPOINT_EVERY levels a response also stores `segment` (the fragments of
+    # its last CHECKPOINT_EVERY levels, its own included) and `skip_parent` (the ancestor just
+    # before them), so a chain walk reads about depth/CHECKPOINT_EVERY rows instead of depth.
+    segment = TextField(null=True)
+    skip_parent = CharField(max_length=64, null=True)
 
     class Meta:
         table_name = "responses"

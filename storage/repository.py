@@ -7,21 +7,26 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, NamedTuple
 
 from peewee import fn
 
 from storage.db import db, write_transaction
 from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
 
+# Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
+# where one exists, else the row's own fragment and its parent.
 _CHAIN_SQL = """
-WITH RECURSIVE chain(id, parent) AS (
-    SELECT id, previous_response_id FROM responses WHERE id = {p}
+WITH RECURSIVE chain(id, next_id, depth, text, version, is_segment) AS (
+    SELECT id, CASE WHEN segment IS NULL THEN previous_response_id ELSE skip_parent END, depth,
+           COALESCE(segment, chat_fragment), fragment_version, segment IS NOT NULL
+    FROM responses WHERE id = {p}
     UNION ALL
-    SELECT r.id, r.previous_response_id FROM responses r JOIN chain c ON r.id = c.parent
+    SELECT r.id, CASE WHEN r.segment IS NULL THEN r.previous_response_id ELSE r.skip_parent END, r.depth,
+           COALESCE(r.segment, r.chat_fragment), r.fragment_version, r.segment IS NOT NULL
+    FROM chain c JOIN responses r ON r.id = c.next_id
 )
-SELECT r.id, r.chat_fragment, r.fragment_version FROM responses r JOIN chain c ON r.id = c.id
-ORDER BY r.depth
+SELECT id, text, version, depth, is_segment FROM chain ORDER BY depth
 """
 _CHAIN_ITEMS_SQL = """
 WITH RECURSIVE chain(id, parent) AS (
@@ -36,6 +41,16 @@ ORDER BY r.depth, CASE i.kind WHEN 'input' THEN 0 ELSE 1 END, i.position
 """
 
 
+class Fragment(NamedTuple):
+    """Encoded upstream messages of one response (or, for a checkpoint, of several levels)."""
+
+    response_id: str
+    text: str
+    version: int
+    depth: int = 0
+    segment: bool = False
+
+
 @dataclass
 class ParentContext:
     """What a continuation needs from the chain it continues."""
@@ -44,7 +59,7 @@ class ParentContext:
     request: dict[str, Any]
     loaded_tools: list[dict[str, Any]]
     depth: int
-    fragments: list[tuple[str, str, int]]      # (response id, chat fragment, fragment version)
+    fragments: list[Fragment]                  # root first
     conversation_id: str | None = None
 
 
@@ -59,6 +74,8 @@ class StoredTurn:
     depth: int = 0
     conversation_id: str | None = None
     tenant: str | None = None          # None: the repository's tenant
+    segment: str | None = None         # a checkpoint's encoded last levels (see ResponseRecord)
+    skip_parent: str | None = None
 
 
 @dataclass
@@ -71,6 +88,20 @@ class Page:
                 "first_id": self.data[0]["id"] if self.data else None,
                 "last_id": self.data[-1]["id"] if self.data else None,
                 "has_more": self.has_more}
+
+
+_RESPONSE_COLUMNS = ("id", "tenant", "created_at", "status", "model", "previous_response_id", "conversation_id",
+                     "depth", "deleted", "response", "request", "loaded_tools", "chat_fragment", "fragment_version",
+                     "segment", "skip_parent")
+_ITEM_COLUMNS = ("item_id", "tenant", "response_id", "conversation_id", "kind", "position", "created_at", "data")
+
+
+def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([db.param] * len(columns))})"
+
+
+def _json(value: Any) -> str:
+    return ItemRecord.data.db_value(value)
 
 
 def _item_rows(items: Iterable[dict[str, Any]], **columns: Any) -> list[dict[str, Any]]:
@@ -103,20 +134,23 @@ class Repository:
 
     # -- responses -------------------------------------------------------------------------
     def save_response(self, turn: StoredTurn) -> None:
+        # Rows are encoded before the write transaction so the write lock is held only for the two
+        # statements (SQLite serializes writers across workers; Python work under it costs them all).
         response = turn.response
         tenant = turn.tenant or self.tenant
+        now = int(time.time())
+        row = (response["id"], tenant, response["created_at"], response["status"], response["model"],
+               response.get("previous_response_id"), turn.conversation_id, turn.depth, False, _json(response),
+               _json(turn.request), _json(turn.loaded_tools), turn.chat_fragment, turn.fragment_version,
+               turn.segment, turn.skip_parent)
+        items = [(item.get("id") or "", tenant, response["id"], turn.conversation_id, kind, position, now,
+                  _json(item))
+                 for kind, group in (("input", turn.input_items), ("output", response["output"]))
+                 for position, item in enumerate(group)]
         with db.connection_context(), write_transaction():
-            ResponseRecord.insert(
-                id=response["id"], tenant=tenant, created_at=response["created_at"],
-                status=response["status"], model=response["model"],
-                previous_response_id=response.get("previous_response_id"),
-                conversation_id=turn.conversation_id, depth=turn.depth, response=response,
-                request=turn.request, loaded_tools=turn.loaded_tools, chat_fragment=turn.chat_fragment,
-                fragment_version=turn.fragment_version).execute()
-            _insert_items(_item_rows(turn.input_items, response_id=response["id"], kind="input",
-                                     tenant=tenant, conversation_id=turn.conversation_id)
-                          + _item_rows(response["output"], response_id=response["id"], kind="output",
-                                       tenant=tenant, conversation_id=turn.conversation_id))
+            db.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS), row)
+            if items:
+                db.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS), items)
 
     def _live(self, response_id: str):
         return (ResponseRecord.select().where((ResponseRecord.id == response_id)
@@ -134,12 +168,14 @@ class Repository:
             if row is None:
                 return None
             cursor = db.execute_sql(_CHAIN_SQL.format(p=db.param), (response_id,))
-            fragments = [(rid, fragment or "", version) for rid, fragment, version in cursor.fetchall()]
+            fragments = [Fragment(rid, text or "", version, depth, bool(segment))
+                         for rid, text, version, depth, segment in cursor.fetchall()]
         return ParentContext(response=row.response, request=row.request or {}, loaded_tools=row.loaded_tools or [],
                              depth=row.depth, fragments=fragments, conversation_id=row.conversation_id)
 
     def chain_items(self, response_id: str) -> dict[str, list[dict[str, Any]]]:
-        """Every item of the chain ending at `response_id`, grouped by response (one query)."""
+        """Every item of the chain ending at `response_id`, grouped by response in chain order
+        (root first; one query)."""
         grouped: dict[str, list[dict[str, Any]]] = {}
         with db.connection_context():
             cursor = db.execute_sql(_CHAIN_ITEMS_SQL.format(p=db.param), (response_id,))

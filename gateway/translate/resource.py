@@ -5,7 +5,6 @@ snapshot satisfies the openai SDK and strict Open Responses validators.
 """
 from __future__ import annotations
 
-import copy
 import time
 from typing import Any
 
@@ -84,4 +83,6 @@ def usage_from_chat(usage: dict[str, Any] | None) -> dict[str, Any] | None:
 
 
 def snapshot(response: dict[str, Any]) -> dict[str, Any]:
-    return copy.deepcopy(response)
+    """The Response as of now. Shallow: snapshots are serialized before the builder touches the
+    response again, and output items are only mutated while open (none are at lifecycle events)."""
+    return {**response, "output": list(response["output"])}

@@ -17,6 +17,7 @@ import json
 import signal
 import socket
 import threading
+import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -74,19 +75,24 @@ class _Handler(BaseHTTPRequestHandler):
     def _dispatch(self, method: str) -> None:
         fake: FakeUpstream = self.server.fake
         path = self.path.split("?", 1)[0]
+        started = time.perf_counter()
         raw = self._read_body()
         try:
             body = json.loads(raw) if raw else None
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
-        fake._record({"method": method, "path": path, "headers": headers, "json": body})
+        entry = {"method": method, "path": path, "headers": headers, "json": body}
+        fake._record(entry)
         if (method, path) == ("GET", "/health"):
             self._send(fake.health_status, b"")
         elif (method, path) == ("GET", "/v1/models"):
             self._send_json(200, fake.models_payload())
         elif (method, path) == ("POST", CHAT_PATH):
             self._chat(fake, body, headers)
+            # How long the upstream itself took (body read → last byte written), so benchmarks
+            # can separate the gateway's own time from the model server's.
+            entry["elapsed_s"] = time.perf_counter() - started
         else:
             self._send_json(404, {"error": {"message": "Not Found", "type": "NotFoundError",
                                             "param": None, "code": 404}})

@@ -120,14 +120,14 @@ def test_load_parent_returns_fragments_of_the_whole_chain_root_to_leaf(database)
     ids = [f"resp_{n}" for n in range(5)]
     turns = save_chain(database, ids)
     parent = database.load_parent("resp_4")
-    assert parent.fragments == [(t.response["id"], t.chat_fragment, t.fragment_version) for t in turns]
+    assert [f[:3] for f in parent.fragments] == [(t.response["id"], t.chat_fragment, t.fragment_version) for t in turns]
 
 
 def test_load_parent_of_a_branch_follows_only_its_own_ancestors(database):
     save_chain(database, ["resp_a", "resp_b"])
     database.save_response(make_turn("resp_c", previous="resp_a", depth=1))
-    assert [rid for rid, _, _ in database.load_parent("resp_c").fragments] == ["resp_a", "resp_c"]
-    assert [rid for rid, _, _ in database.load_parent("resp_b").fragments] == ["resp_a", "resp_b"]
+    assert [f.response_id for f in database.load_parent("resp_c").fragments] == ["resp_a", "resp_c"]
+    assert [f.response_id for f in database.load_parent("resp_b").fragments] == ["resp_a", "resp_b"]
 
 
 def test_load_parent_returns_the_conversation_id(database):
@@ -141,7 +141,7 @@ def test_load_parent_of_unknown_response_returns_none(database):
 
 def test_load_parent_keeps_empty_fragments(database):
     database.save_response(make_turn("resp_empty", chat_fragment=""))
-    assert database.load_parent("resp_empty").fragments == [("resp_empty", "", 2)]
+    assert [f[:3] for f in database.load_parent("resp_empty").fragments] == [("resp_empty", "", 2)]
 
 
 # -- items ---------------------------------------------------------------------------------------------
@@ -303,7 +303,7 @@ def test_child_saved_before_delete_still_loads_its_full_chain(database):
     assert database.delete_response("resp_b") is True
     parent = database.load_parent("resp_c")
     assert parent.response == turns[2].response
-    assert parent.fragments == [(t.response["id"], t.chat_fragment, t.fragment_version) for t in turns]
+    assert [f[:3] for f in parent.fragments] == [(t.response["id"], t.chat_fragment, t.fragment_version) for t in turns]
     assert list(database.chain_items("resp_c")) == ["resp_a", "resp_b", "resp_c"]
 
 
@@ -333,7 +333,7 @@ def test_deleted_ancestor_with_another_live_child_is_kept(database):
     database.save_response(make_turn("resp_b2", previous="resp_a", depth=1))
     database.delete_response("resp_a")
     database.delete_response("resp_b")
-    assert [rid for rid, _, _ in database.load_parent("resp_b2").fragments] == ["resp_a", "resp_b2"]
+    assert [f.response_id for f in database.load_parent("resp_b2").fragments] == ["resp_a", "resp_b2"]
     assert count_rows(ResponseRecord) == 2
 
 
@@ -603,3 +603,32 @@ def test_tables_are_dropped_by_the_fixture_helper(database):
     with db.connection_context():
         assert not {m._meta.table_name for m in ALL_MODELS} & set(db.get_tables())
     migrate()   # leave the schema as the fixture expects it
+
+
+def test_chain_walk_takes_checkpoint_segments_and_skips_their_levels(database):
+    turns = [make_turn("resp_0"), make_turn("resp_1", previous="resp_0", depth=1),
+             make_turn("resp_2", previous="resp_1", depth=2), make_turn("resp_3", previous="resp_2", depth=3)]
+    # resp_2 is a checkpoint covering levels 1..2 whose level below is resp_0.
+    turns[2].segment = f"{turns[1].chat_fragment},{turns[2].chat_fragment}"
+    turns[2].skip_parent = "resp_0"
+    for turn in turns:
+        database.save_response(turn)
+    parent = database.load_parent("resp_3")
+    assert [(f.response_id, f.segment) for f in parent.fragments] == [
+        ("resp_0", False), ("resp_2", True), ("resp_3", False)]
+    assert ",".join(f.text for f in parent.fragments) == ",".join(t.chat_fragment for t in turns)
+
+
+def test_migrating_a_version_2_database_adds_the_checkpoint_columns(database):
+    from playhouse.migrate import SchemaMigrator, migrate as schema_migrate
+    with db.connection_context():
+        schema_migrate(*(SchemaMigrator.from_database(db.obj).drop_column("responses", name)
+                         for name in ("segment", "skip_parent")))
+        SchemaVersion.delete().where(SchemaVersion.version > 2).execute()
+        assert current_version() == 2
+    assert migrate() == SCHEMA_VERSION
+    with db.connection_context():
+        assert {"segment", "skip_parent"} <= {c.name for c in db.get_columns("responses")}
+        assert current_version() == SCHEMA_VERSION
+    database.save_response(make_turn("resp_after_migration"))
+    assert database.get_response("resp_after_migration")["id"] == "resp_after_migration"
