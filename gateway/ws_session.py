@@ -23,7 +23,7 @@ from gateway.errors import APIError
 from gateway.history import ParentCache
 
 log = logging.getLogger(__name__)
-_LIMIT_MESSAGE = ("Responses websocket connection limit reached ({minutes} minutes). Create a new websocket "
+_LIMIT_MESSAGE = ("Responses websocket connection limit reached ({limit}). Create a new websocket "
                   "connection to continue.")
 
 
@@ -137,7 +137,7 @@ class ResponsesSocket:
         self.create(frame)
 
     def create(self, frame: dict[str, Any]) -> None:
-        body = {k: v for k, v in frame.items() if k not in ("type", "stream", "background")}
+        body = {k: v for k, v in frame.items() if k not in ("type", "stream")}
         try:
             turn = self.engine.prepare(body, cache=self.cache)
         except APIError as error:
@@ -153,8 +153,9 @@ class ResponsesSocket:
             self.cache.put(turn.response["id"], turn.as_parent(self.engine.history.version))
 
     def _limit_reached(self) -> None:
-        minutes = round(self.settings.ws_max_connection_age_s / 60)
-        self.send(error_frame(APIError(400, _LIMIT_MESSAGE.format(minutes=minutes),
+        age = self.settings.ws_max_connection_age_s
+        limit = f"{age / 60:g} minutes" if age >= 60 else f"{age:g} seconds"
+        self.send(error_frame(APIError(400, _LIMIT_MESSAGE.format(limit=limit),
                                        code="websocket_connection_limit_reached")))
         self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
         try:

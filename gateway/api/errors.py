@@ -5,6 +5,7 @@ import logging
 
 from flask import Flask, jsonify
 from werkzeug.exceptions import HTTPException
+from wsproto.utilities import RemoteProtocolError
 
 from gateway.errors import APIError
 
@@ -41,6 +42,10 @@ def register_error_handlers(app: Flask) -> None:
             if allowed:
                 response.headers["Allow"] = ", ".join(allowed)
         return response
+
+    @app.errorhandler(RemoteProtocolError)
+    def _bad_websocket_handshake(error: RemoteProtocolError):
+        return render(APIError(400, f"Invalid WebSocket handshake: {error}", code="invalid_websocket_handshake"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -1,4 +1,5 @@
-"""The real Codex CLI (`codex exec --json`, HTTP/SSE) running agent loops through the gateway.
+"""The real Codex CLI (`codex exec --json`) running agent loops through the gateway, over HTTP/SSE
+and over WebSocket (`supports_websockets = true`).
 
 Codex talks to a dedicated gunicorn gateway wired to the loopback fake vLLM. Each scenario scripts
 exactly the two chat completions of one tool round trip (Codex replays the full history each
@@ -6,6 +7,15 @@ time): a tool call, then a text answer once the tool result is in the history. A
 "spare" text replies sit behind them in the queue so that an unexpected extra request (a retry,
 a title request…) ends the turn quietly instead of hitting the fake's auto responder, which would
 call a tool; the tests then fail on the request count with the full transcript.
+
+The three tool scenarios run once per transport (`transport` fixture). Over WebSocket Codex opens
+one connection, prewarms it (`generate:false`, answered by the gateway without inference) and
+chains each request to the previous response with only the new input items, so the upstream must
+still receive exactly the same two full-history chat requests. A WebSocket run must also really
+have used WebSocket: Codex printed no "Falling back from WebSockets to HTTPS transport", and the
+gateway's access log shows no `POST /v1/responses` during the run (gunicorn does not log upgraded
+connections, so the upstream's two chat requests can only have come through the socket); an HTTP
+run shows exactly one POST per upstream request, which also proves the log check can see POSTs.
 
 Setup follows `shared/reference/codex-cli.md` §10: a fresh `CODEX_HOME` with a `config.toml`, a
 fresh working directory, `--skip-git-repo-check --dangerously-bypass-approvals-and-sandbox`,
@@ -42,6 +52,8 @@ FINAL_TEXT = "All done."
 SPARE_TEXT = "UNEXPECTED extra chat request (spare scripted reply)."
 SPARES = 3
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from codex\n*** End Patch\n"
+TRANSPORTS = ("http", "websocket")
+WS_FALLBACK = "Falling back from WebSockets to HTTPS transport"
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -88,6 +100,8 @@ class CodexRun:
     workdir: Path
     mcp_log: Path
     timed_out: bool = False
+    transport: str = "http"
+    gateway_log: str = ""  # what the gateway logged while this run was going on
     events: list[dict[str, Any]] = field(default_factory=list)
     bad_lines: list[str] = field(default_factory=list)
 
@@ -109,8 +123,9 @@ class CodexRun:
 
 
 class Codex:
-    def __init__(self, binary: Path, gateway: GunicornGateway, tmp_path: Path) -> None:
-        self.binary, self.gateway, self.tmp_path = binary, gateway, tmp_path
+    def __init__(self, binary: Path, gateway: GunicornGateway, tmp_path: Path, transport: str = "http") -> None:
+        assert transport in TRANSPORTS, transport
+        self.binary, self.gateway, self.tmp_path, self.transport = binary, gateway, tmp_path, transport
         self.home = tmp_path / "codex_home"
         self.workdir = tmp_path / "work"
         self.mcp_log = tmp_path / "mcp_echo.log"
@@ -127,7 +142,7 @@ name = "Responses gateway under test"
 base_url = "{url}/v1"
 wire_api = "responses"
 env_key = "GATEWAY_API_KEY"
-supports_websockets = false
+supports_websockets = {"true" if transport == "websocket" else "false"}
 model_catalog_url = "{url}/v1/models"
 request_max_retries = 1
 stream_max_retries = 1
@@ -142,6 +157,7 @@ env = {{ MCP_ECHO_LOG = {json.dumps(str(self.mcp_log))} }}
         env = {**os.environ, "CODEX_HOME": str(self.home), "GATEWAY_API_KEY": API_KEY}
         cmd = [str(self.binary), "exec", "--json", "--skip-git-repo-check",
                "--dangerously-bypass-approvals-and-sandbox", prompt]
+        log_offset = self.gateway.log_path.stat().st_size
         started = time.monotonic()
         proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
@@ -156,13 +172,23 @@ env = {{ MCP_ECHO_LOG = {json.dumps(str(self.mcp_log))} }}
             except ProcessLookupError:
                 pass
             stdout, stderr = proc.communicate()
-        return CodexRun(proc.returncode, stdout, stderr, time.monotonic() - started, self.workdir,
-                        self.mcp_log, timed_out)
+        elapsed = time.monotonic() - started
+        time.sleep(0.3)  # let gunicorn write the access-log line of a request that just ended
+        with open(self.gateway.log_path, "rb") as log:
+            log.seek(log_offset)
+            gateway_log = log.read().decode(errors="replace")
+        return CodexRun(proc.returncode, stdout, stderr, elapsed, self.workdir, self.mcp_log, timed_out,
+                        self.transport, gateway_log)
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport(request) -> str:
+    return request.param
 
 
 @pytest.fixture
-def codex(codex_bin, e2e_gateway, tmp_path) -> Codex:
-    return Codex(codex_bin, e2e_gateway, tmp_path)
+def codex(codex_bin, e2e_gateway, tmp_path, transport) -> Codex:
+    return Codex(codex_bin, e2e_gateway, tmp_path, transport)
 
 
 # -- diagnostics -----------------------------------------------------------------------------
@@ -185,7 +211,8 @@ def _chat_summary(chats: list[dict[str, Any]]) -> str:
 def report(run: CodexRun | None, upstream: FakeUpstream, gateway: GunicornGateway) -> str:
     parts = []
     if run is not None:
-        parts += [f"=== codex exit={run.returncode} timed_out={run.timed_out} elapsed={run.elapsed_s:.1f}s",
+        parts += [f"=== codex over {run.transport}: exit={run.returncode} timed_out={run.timed_out} "
+                  f"elapsed={run.elapsed_s:.1f}s",
                   "=== codex JSONL (stdout)", _tail(run.stdout), "=== codex stderr", _tail(run.stderr)]
         if run.mcp_log.exists():
             parts += ["=== MCP echo server log", _tail(run.mcp_log.read_text(errors="replace"), 6000)]
@@ -228,7 +255,25 @@ def assert_turn_completed(run: CodexRun, upstream: FakeUpstream, expected_chats:
         f"({upstream.pending} scripted replies left in the queue)")
     messages = run.items("agent_message")
     assert messages and messages[-1].get("text") == FINAL_TEXT, f"final agent message: {messages}"
+    assert_transport(run, len(chats))
     return chats
+
+
+def responses_posts(gateway_log: str) -> int:
+    """`POST /v1/responses` lines of gunicorn's access log (upgraded WebSocket GETs are not logged)."""
+    return sum(1 for line in gateway_log.splitlines() if '"POST /v1/responses ' in line)
+
+
+def assert_transport(run: CodexRun, chat_count: int) -> None:
+    """The run used the transport it was configured for, and only that one."""
+    fallbacks = [line for line in (run.stdout + run.stderr).splitlines() if WS_FALLBACK in line]
+    assert not fallbacks, f"Codex fell back from WebSocket to HTTP: {fallbacks[:3]}"
+    assert "Traceback" not in run.gateway_log, "the gateway logged a traceback during the run"
+    posts = responses_posts(run.gateway_log)
+    if run.transport == "websocket":
+        assert posts == 0, f"{posts} HTTP POSTs to /v1/responses during a WebSocket run"
+    else:
+        assert posts == chat_count, f"{posts} POSTs to /v1/responses for {chat_count} upstream requests"
 
 
 def upstream_tool_names(chat: dict[str, Any]) -> list[str]:
