@@ -21,12 +21,14 @@ _settings = Settings.from_env()
 
 # Address to listen on: GATEWAY_HOST:GATEWAY_PORT (default 127.0.0.1:9000).
 bind = f"{_settings.host}:{_settings.port}"
-# Worker processes (GATEWAY_WORKERS); 2 suits a small VM, raise with cores. State lives in the DB.
-workers = int(os.environ.get("GATEWAY_WORKERS", "2"))
+# Worker processes (GATEWAY_WORKERS); default 2 per CPU core, gunicorn's own rule of thumb. Python
+# runs one thread at a time per process, so processes, not threads, scale CPU work (measured in
+# docs/benchmarks.md); all state lives in the database, so any worker can serve any request.
+workers = int(os.environ.get("GATEWAY_WORKERS", str(max(2, 2 * (os.cpu_count() or 1)))))
 # Threaded workers: streaming responses block a thread each, not a whole process.
 worker_class = "gthread"
 # Threads per worker (GATEWAY_THREADS) = concurrent requests/streams one worker can hold.
-threads = int(os.environ.get("GATEWAY_THREADS", "64"))
+threads = int(os.environ.get("GATEWAY_THREADS", "32"))
 # Worker heartbeat timeout in seconds (GATEWAY_WORKER_TIMEOUT); gthread keeps long streams alive.
 timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "120"))
 # Seconds in-flight streams get to finish on shutdown/reload (GATEWAY_GRACEFUL_TIMEOUT).
