@@ -336,7 +336,8 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, tot
         f"rounds alternating direct/gateway; gateway requests "
         f"{'with `store: false`' if args.no_store else 'stored (API default `store: true`)'}.",
         f"- Upstream: fake, `--tokens {args.tokens} --delay-ms {args.delay_ms:g}`. Gateway: gunicorn with "
-        f"gunicorn.conf.py, workers={args.workers or 'default (2)'}, threads={args.threads or 'default (64)'}.",
+        f"gunicorn.conf.py, workers={args.workers or f'default ({max(2, 2 * (os.cpu_count() or 1))})'}, "
+        f"threads={args.threads or 'default (32)'}.",
         f"- Machine: {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
         f"{platform.system()} {platform.release()}; client, gateway and upstream share these CPUs over loopback. "
         f"Other processes' load just before the run: "
