@@ -3,7 +3,8 @@
 Starts `tests.fakes.upstream` (model `demo-model`) and the gateway exactly as `make run` does
 (gunicorn, shipped gunicorn.conf.py, upstream health wait at start-up), waits for `/ready`, then
 talks to it with the official `openai` SDK: a streamed turn with reasoning, a tool call, and the
-tool result sent back with the full history. Both servers are stopped on every exit path.
+tool result sent back as the only input of a stored chain (`previous_response_id`). Both servers
+are stopped on every exit path.
 """
 from __future__ import annotations
 
@@ -82,11 +83,11 @@ def talk(client: openai.OpenAI) -> None:
     if call["name"] != "get_weather" or not city:
         raise DemoError(f"turn 2: unexpected call {call}")
 
-    print("\n── turn 3: the tool result goes back with the full history (streamed) ──")
+    print("\n── turn 3: only the tool result goes back, continuing the stored response (streamed) ──")
     result = json.dumps({"city": city, "forecast": "sunny", "temperature_c": 21})
-    print(f"tool result> {result}")
-    history = [user_item, call, {"type": "function_call_output", "call_id": call["call_id"], "output": result}]
-    with client.responses.create(model=MODEL, input=history, tools=[WEATHER_TOOL], stream=True) as stream:
+    print(f"tool result> {result}   (previous_response_id={body['id']}; tools are inherited)")
+    output = [{"type": "function_call_output", "call_id": call["call_id"], "output": result}]
+    with client.responses.create(model=MODEL, input=output, previous_response_id=body["id"], stream=True) as stream:
         final = print_stream(stream)
     if result not in final.output_text:
         raise DemoError(f"turn 3: the answer does not mention the tool result: {final.output_text!r}")
