@@ -49,10 +49,15 @@ class GunicornGateway:
                     "SKIP_LLM_READY_CHECK": "1", "LOG_LEVEL": "WARNING", **env}
         self.proc: subprocess.Popen | None = None
 
-    def start(self) -> "GunicornGateway":
+    def launch(self) -> "GunicornGateway":
+        """Start gunicorn without waiting for it to answer."""
         log = open(self.log_path, "wb")
         self.proc = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"],
                                      cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT)
+        return self
+
+    def start(self) -> "GunicornGateway":
+        self.launch()
         wait_http(f"{self.url}/health", proc=self.proc)
         return self
 
