@@ -1,12 +1,8 @@
 """Bodies of the Conversations API."""
 from __future__ import annotations
 
-from typing import Any
+from marshmallow import EXCLUDE, Schema, fields, validate
 
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate
-
-from gateway.errors import APIError
-from schemas.errors import validation_error_to_api
 from schemas.fields import StrictString
 from schemas.items import ItemField
 
@@ -37,12 +33,3 @@ class ConversationItemsSchema(Schema):
 
     items = fields.List(ItemField(), required=True,
                         validate=validate.Length(min=1, max=20, error="between 1 and 20 items per request"))
-
-
-def load(schema: Schema, body: Any) -> dict[str, Any]:
-    if not isinstance(body, dict):
-        raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
-    try:
-        return schema.load(body)
-    except ValidationError as exc:
-        raise validation_error_to_api(exc) from exc

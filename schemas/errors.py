@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import ValidationError
+from marshmallow import Schema, ValidationError
 
 from gateway.errors import APIError
 
@@ -42,3 +42,13 @@ def validation_error_to_api(error: ValidationError) -> APIError:
     param = _render_path(path) or None
     text = f"Invalid value for '{param}': {message}" if param else message
     return APIError(400, text, param=param, code="invalid_value" if param else None)
+
+
+def load_body(schema: Schema, body: Any) -> dict[str, Any]:
+    """Validate a JSON request body with `schema`; any problem is an OpenAI-shaped 400."""
+    if not isinstance(body, dict):
+        raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise validation_error_to_api(exc) from exc

@@ -9,8 +9,7 @@ from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates
 
-from gateway.errors import APIError
-from schemas.errors import validation_error_to_api
+from schemas.errors import load_body
 from schemas.fields import (JSONObject, StrictBool, StrictInt, StrictNumber, StrictString,
                             StringOrList)
 from schemas.items import ItemField
@@ -104,9 +103,4 @@ _SCHEMA = ResponseCreateSchema()
 
 def parse_create_request(body: Any) -> dict[str, Any]:
     """Validate a create body; raises an OpenAI-shaped 400 `APIError` on bad input."""
-    if not isinstance(body, dict):
-        raise APIError(400, "The request body must be a JSON object.", code="invalid_json")
-    try:
-        return _SCHEMA.load(body)
-    except ValidationError as exc:
-        raise validation_error_to_api(exc) from exc
+    return load_body(_SCHEMA, body)

@@ -10,8 +10,8 @@ from gateway.engine import with_ids
 from gateway.errors import APIError
 from gateway.ids import new_id
 from gateway.translate.to_upstream import normalize_input
-from schemas.conversations import (ConversationCreateSchema, ConversationItemsSchema,
-                                   ConversationUpdateSchema, load)
+from schemas.conversations import ConversationCreateSchema, ConversationItemsSchema, ConversationUpdateSchema
+from schemas.errors import load_body as load
 
 bp = Blueprint("conversations", __name__, url_prefix="/v1")
 _CREATE, _UPDATE, _ITEMS = ConversationCreateSchema(), ConversationUpdateSchema(), ConversationItemsSchema()

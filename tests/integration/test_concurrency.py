@@ -52,22 +52,10 @@ TERMINAL = {"response.completed", "response.failed", "response.incomplete", "err
 
 # -- fixtures ------------------------------------------------------------------------------
 
-UPSTREAM_BACKLOG = 2048  # uvicorn's default, which real vLLM runs with
-
-
-def _widen_listen_backlog(fake: FakeUpstream, backlog: int = UPSTREAM_BACKLOG) -> None:
-    """The fake is a `ThreadingHTTPServer`, which listens with socketserver's default backlog of 5.
-    4 workers opening upstream connections in a burst overflow that queue, and Linux then resets
-    some of them (the gateway answers 502 "Could not connect"): a limit of the fake, not of the
-    gateway nor of vLLM. `listen()` again on the bound socket only raises the backlog."""
-    fake._server.socket.listen(backlog)
-
-
 @pytest.fixture(scope="module")
 def chain_upstream():
     """This module's own fake vLLM (auto responder only)."""
-    fake = FakeUpstream(models=(MODEL,))
-    _widen_listen_backlog(fake)
+    fake = FakeUpstream(models=(MODEL,))  # listens with uvicorn's backlog, so bursts are not reset
     fake.start()
     yield fake
     fake.stop()

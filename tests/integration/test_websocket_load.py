@@ -58,7 +58,6 @@ PEAK_GROWTH_LIMIT_KB = 96 * 1024    # below the reply itself (buffering it would
 @pytest.fixture(scope="module")
 def load_upstream():
     fake = FakeUpstream(models=(MODEL,))
-    fake._server.socket.listen(2048)  # the stdlib backlog of 5 would reset bursts (see test_concurrency)
     fake.start()
     yield fake
     fake.stop()
