@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
+from contextlib import contextmanager
 from urllib.parse import parse_qs, unquote, urlparse
 
 from peewee import Database, DatabaseProxy
@@ -53,7 +55,21 @@ def is_sqlite(database: Database | None = None) -> bool:
     return isinstance(target, PooledSqliteDatabase)
 
 
+_PROCESS_WRITE_LOCK = threading.Lock()
+
+
+@contextmanager
 def write_transaction():
-    """A write transaction. SQLite takes the write lock up front (BEGIN IMMEDIATE) so that
-    concurrent workers queue on the busy timeout instead of failing a read→write upgrade."""
-    return db.atomic("IMMEDIATE") if is_sqlite() else db.atomic()
+    """A write transaction.
+
+    SQLite has one writer at a time. Threads of this process queue on a Python lock, which wakes
+    the next writer the moment the previous one commits; only the few other worker processes meet
+    SQLite's busy handler, whose fixed sleeps (1, 2, 5, 10 … ms) would otherwise make every
+    contending thread oversleep. The write lock is taken up front (BEGIN IMMEDIATE) so a waiting
+    writer never fails a read→write upgrade. PostgreSQL needs neither."""
+    if not is_sqlite():
+        with db.atomic():
+            yield
+        return
+    with _PROCESS_WRITE_LOCK, db.atomic("IMMEDIATE"):
+        yield
