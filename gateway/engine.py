@@ -66,9 +66,9 @@ def loaded_tools(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Tool declarations delivered by `tool_search_output` and `additional_tools` input items."""
     tools: list[dict[str, Any]] = []
     for item in items:
-        if item.get("type") == "tool_search_output" and item.get("status", "completed") == "completed":
-            tools += [t for t in item.get("tools") or [] if isinstance(t, dict)]
-        elif item.get("type") == "additional_tools":
+        kind = item.get("type")
+        if kind == "additional_tools" or (kind == "tool_search_output"
+                                          and item.get("status", "completed") == "completed"):
             tools += [t for t in item.get("tools") or [] if isinstance(t, dict)]
     return tools
 
