@@ -95,9 +95,6 @@ class ParentCache:
         while len(self._entries) > self.capacity:
             self._entries.pop(next(iter(self._entries)))
 
-    def __len__(self) -> int:
-        return len(self._entries)
-
 
 class HistoryResolver:
     def __init__(self, repository: Repository, replay_reasoning: bool) -> None:

@@ -26,14 +26,8 @@ def upstream(fake_upstream):
 @pytest.fixture(scope="session")
 def gunicorn_gateway(fake_upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("gateway")
-    server = GunicornGateway({
-        "LLM_API_BASE": fake_upstream.base_url,
-        "UPSTREAM_TIMEOUT_S": "2,2",
-        "MODEL_ALIASES": "alias-model=fake-model",
-        "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "32",
-    }, tmp / "gunicorn.log")
+    server = GunicornGateway.for_upstream(fake_upstream.base_url, tmp, UPSTREAM_TIMEOUT_S="2,2",
+                                          MODEL_ALIASES="alias-model=fake-model", GATEWAY_THREADS="32")
     server.start()
     yield server
     server.stop()

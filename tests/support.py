@@ -49,6 +49,13 @@ class GunicornGateway:
                     "SKIP_LLM_READY_CHECK": "1", "LOG_LEVEL": "WARNING", **env}
         self.proc: subprocess.Popen | None = None
 
+    @classmethod
+    def for_upstream(cls, upstream_url: str, tmp: Path, **env: str) -> "GunicornGateway":
+        """The usual test gateway: this upstream, one worker, a SQLite file and the log in `tmp`."""
+        defaults = {"LLM_API_BASE": upstream_url, "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
+                    "GATEWAY_WORKERS": "1"}
+        return cls({**defaults, **env}, tmp / "gunicorn.log")
+
     def launch(self) -> "GunicornGateway":
         """Start gunicorn without waiting for it to answer."""
         log = open(self.log_path, "wb")

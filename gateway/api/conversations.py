@@ -11,7 +11,7 @@ from gateway.errors import APIError
 from gateway.ids import new_id
 from gateway.translate.to_upstream import normalize_input
 from schemas.conversations import ConversationCreateSchema, ConversationItemsSchema, ConversationUpdateSchema
-from schemas.errors import load_body as load
+from schemas.errors import load_body
 
 bp = Blueprint("conversations", __name__, url_prefix="/v1")
 _CREATE, _UPDATE, _ITEMS = ConversationCreateSchema(), ConversationUpdateSchema(), ConversationItemsSchema()
@@ -28,7 +28,7 @@ def _optional_body() -> object:
 
 @bp.post("/conversations")
 def create_conversation():
-    body = load(_CREATE, _optional_body())
+    body = load_body(_CREATE, _optional_body())
     items = with_ids(normalize_input(body["items"]))
     conversation = services().repository.create_conversation(new_id("conv"), body["metadata"] or {}, items)
     return jsonify(conversation)
@@ -44,7 +44,7 @@ def get_conversation(conversation_id: str):
 
 @bp.post("/conversations/<conversation_id>")
 def update_conversation(conversation_id: str):
-    body = load(_UPDATE, json_body())
+    body = load_body(_UPDATE, json_body())
     conversation = services().repository.update_conversation(conversation_id, body["metadata"])
     if conversation is None:
         raise _not_found(conversation_id)
@@ -60,7 +60,7 @@ def delete_conversation(conversation_id: str):
 
 @bp.post("/conversations/<conversation_id>/items")
 def add_items(conversation_id: str):
-    items = with_ids(normalize_input(load(_ITEMS, json_body())["items"]))
+    items = with_ids(normalize_input(load_body(_ITEMS, json_body())["items"]))
     if not services().repository.add_conversation_items(conversation_id, items):
         raise _not_found(conversation_id)
     return jsonify({"object": "list", "data": items, "first_id": items[0]["id"], "last_id": items[-1]["id"],

@@ -67,15 +67,8 @@ def e2e_upstream():
 @pytest.fixture(scope="module")
 def e2e_gateway(e2e_upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("e2e-gateway")
-    server = GunicornGateway({
-        "LLM_API_BASE": e2e_upstream.base_url,
-        "UPSTREAM_TIMEOUT_S": "2,30",
-        "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "16",
-        "GATEWAY_ACCESS_LOG": "1",
-        "LOG_LEVEL": "INFO",
-    }, tmp / "gunicorn.log")
+    server = GunicornGateway.for_upstream(e2e_upstream.base_url, tmp, UPSTREAM_TIMEOUT_S="2,30",
+                                          GATEWAY_THREADS="16", GATEWAY_ACCESS_LOG="1", LOG_LEVEL="INFO")
     server.start()
     yield server
     server.stop()

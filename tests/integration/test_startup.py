@@ -20,9 +20,8 @@ def answers(url: str) -> bool:
 
 @pytest.fixture
 def waiting_gateway(upstream, tmp_path):
-    server = GunicornGateway({"LLM_API_BASE": upstream.base_url, "SKIP_LLM_READY_CHECK": "",
-                              "LLM_READY_TIMEOUT_S": "30", "GATEWAY_WORKERS": "1",
-                              "DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"}, tmp_path / "gunicorn.log")
+    server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, SKIP_LLM_READY_CHECK="",
+                                          LLM_READY_TIMEOUT_S="30")
     yield server
     server.stop()
 
@@ -42,9 +41,8 @@ def test_gateway_serves_only_once_the_upstream_is_healthy(waiting_gateway, upstr
 
 def test_gateway_starts_anyway_after_the_ready_timeout(upstream, tmp_path):
     upstream.health_status = 503
-    server = GunicornGateway({"LLM_API_BASE": upstream.base_url, "SKIP_LLM_READY_CHECK": "",
-                              "LLM_READY_TIMEOUT_S": "1", "GATEWAY_WORKERS": "1",
-                              "DATABASE_URL": f"sqlite:///{tmp_path / 'gw.db'}"}, tmp_path / "gunicorn.log")
+    server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, SKIP_LLM_READY_CHECK="",
+                                          LLM_READY_TIMEOUT_S="1")
     try:
         server.start()
         ready = requests.get(f"{server.url}/ready", timeout=5)

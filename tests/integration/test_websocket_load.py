@@ -66,16 +66,9 @@ def load_upstream():
 @pytest.fixture(scope="module")
 def load_gateway(load_upstream, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ws-load")
-    server = GunicornGateway({
-        "LLM_API_BASE": load_upstream.base_url,
-        "UPSTREAM_TIMEOUT_S": "2,30",
-        "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}",
-        "GATEWAY_WORKERS": "1",
-        "GATEWAY_THREADS": "48",
-        "WS_SEND_BUFFER_BYTES": str(SEND_BUFFER),
-        "WS_SEND_TIMEOUT_S": str(SEND_TIMEOUT_S),
-        "LOG_LEVEL": "WARNING",
-    }, tmp / "gunicorn.log")
+    server = GunicornGateway.for_upstream(load_upstream.base_url, tmp, UPSTREAM_TIMEOUT_S="2,30",
+                                          GATEWAY_THREADS="48", WS_SEND_BUFFER_BYTES=str(SEND_BUFFER),
+                                          WS_SEND_TIMEOUT_S=str(SEND_TIMEOUT_S), LOG_LEVEL="WARNING")
     server.start()
     yield server
     server.stop()
