@@ -12,6 +12,7 @@ streams) per worker with headroom; threads are cheap while they wait on the netw
 each). The per-connection send buffer (WS_SEND_BUFFER_BYTES, 4 MiB) bounds the memory a slow
 reader can pin. Beyond the thread count, new connections wait in the listen backlog.
 """
+import gc
 import os
 import socket
 
@@ -35,6 +36,14 @@ timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "120"))
 graceful_timeout = int(os.environ.get("GATEWAY_GRACEFUL_TIMEOUT", "30"))
 # Idle keep-alive seconds for client connections (GATEWAY_KEEPALIVE); Codex reuses connections.
 keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "75"))
+# One listening socket per worker (SO_REUSEPORT; GATEWAY_REUSE_PORT=0 turns it off): the kernel
+# spreads new connections over the workers. With one shared socket, the worker that happens to be
+# awake accepts a burst of keep-alive connections and serves them all from one CPU while others idle
+# (16 keep-alive clients all on one of 4 workers halved the throughput; docs/benchmarks.md).
+# on_starting refuses an address another server already listens on, which SO_REUSEPORT alone allows.
+# Trade-off: on a reload (HUP) connections still queued on an exiting worker's socket are reset;
+# set GATEWAY_REUSE_PORT=0 if you reload under heavy load.
+reuse_port = os.environ.get("GATEWAY_REUSE_PORT", "1") != "0"
 # Pending connections the kernel queues while all threads are busy (GATEWAY_BACKLOG).
 backlog = int(os.environ.get("GATEWAY_BACKLOG", "2048"))
 # gunicorn's own log level follows LOG_LEVEL.
@@ -45,8 +54,25 @@ accesslog = "-" if os.environ.get("GATEWAY_ACCESS_LOG") == "1" else None
 errorlog = "-"
 
 
+def _refuse_address_in_use(server):
+    """With SO_REUSEPORT a second server could silently share the port; fail as without it."""
+    family = socket.AF_INET6 if ":" in _settings.host else socket.AF_INET
+    probe = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
+        probe.bind((_settings.host, _settings.port))
+    except OSError as exc:
+        server.log.error("cannot listen on %s: %s", bind, exc.strerror or exc)
+        raise SystemExit(1) from exc
+    finally:
+        probe.close()
+
+
 def on_starting(server):
-    """Wait for the upstream before accepting traffic, unless SKIP_LLM_READY_CHECK is set."""
+    """Refuse a taken address; wait for the upstream before accepting traffic, unless
+    SKIP_LLM_READY_CHECK is set."""
+    if server.cfg.reuse_port:
+        _refuse_address_in_use(server)
     if _settings.skip_llm_ready_check:
         return
     from gateway.upstream import UpstreamClient
@@ -59,11 +85,17 @@ def on_starting(server):
 
 
 def when_ready(server):
-    """Disable Nagle on the listeners (accepted sockets inherit it): each SSE event leaves at once."""
-    for listener in server.LISTENERS:
-        sock = getattr(listener, "sock", None)
-        if sock is not None and sock.family in (socket.AF_INET, socket.AF_INET6):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    """gunicorn's own "Listening at" line is empty when every worker binds its own socket."""
+    if server.cfg.reuse_port:
+        server.log.info("Listening at: http://%s (one socket per worker)", bind)
+
+
+def post_worker_init(worker):
+    """Move everything the app allocated at start-up out of the garbage collector's sight: a full
+    collection then scans only per-request objects instead of ~50,000 long-lived ones (~15 ms each
+    time it ran mid-stream)."""
+    gc.collect()
+    gc.freeze()
 
 
 # gunicorn's control socket (GATEWAY_CONTROL_SOCKET = a path to enable it); off by default so that

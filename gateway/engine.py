@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 _ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
               "function_call": "fc", "reasoning": "rs"}
 _INHERITED = ("tools", "tool_choice")
+_MAX_BATCH = 64  # events per write when upstream chunks arrive faster than they are relayed
 
 
 @dataclass
@@ -118,16 +119,19 @@ class Engine:
             batches.close()
 
     def stream_batches(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
-        """The same events, grouped by what one upstream chunk produced (one write each for SSE).
+        """The same events in batches, one write each for SSE (see `_run_upstream` for the grouping).
 
         The upstream request is sent before the first events are handed out, so the model starts
-        while the client receives `response.created`."""
+        while the client receives `response.created`; when the model has already answered by
+        then, `response.created` travels with the first delta instead."""
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         opening = builder.start()
         upstream, error = self._open_upstream(turn)
         try:
-            yield opening
-            closing = yield from self._run_upstream(turn, builder, upstream, error)
+            if upstream is None or not upstream.more_arrived():
+                yield opening  # the model is still thinking: tell the client the response exists
+                opening = []
+            closing = yield from self._run_upstream(turn, builder, upstream, error, opening)
         except GeneratorExit:
             builder.fail(server_error(500, "The client disconnected before the response finished."))
             self._persist(turn, builder)
@@ -153,21 +157,33 @@ class Engine:
         except APIError as error:
             return None, error
 
-    def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None):
+    def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None,
+                      pending: list[dict[str, Any]]):
+        """Yield batches of events as upstream chunks arrive; return the closing events (with any
+        not yet handed out), which end in `response.failed` when the upstream failed.
+
+        The first output events leave at once (time to first token), with anything still pending;
+        after that, the events of chunks that arrived together leave together (bounded in size),
+        and nothing ever waits on the network while holding events back."""
         try:
             if error is not None:
                 raise error
-            for chunk in upstream:
-                batch = builder.feed(chunk)
-                if batch:
-                    yield batch
-            return builder.finish()
+            seen_output = False
+            for chunk, more in upstream.with_lookahead():
+                events = builder.feed(chunk)
+                pending += events
+                first_output = bool(events) and not seen_output
+                seen_output = seen_output or first_output
+                if pending and (first_output or not more or len(pending) >= _MAX_BATCH):
+                    yield pending
+                    pending = []
+            return pending + builder.finish()
         except APIError as error:
             log.warning("response %s failed: %s", turn.response["id"], error.message)
-            return builder.fail(error)
+            return pending + builder.fail(error)
         except Exception:  # a bug must still end the stream with a terminal event
             log.exception("response %s crashed", turn.response["id"])
-            return builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
+            return pending + builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
 
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""

@@ -7,8 +7,11 @@ and stalls → `server_error`.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import logging
+import socket
+import ssl
 import threading
 import time
 from typing import Any, Iterator
@@ -24,12 +27,34 @@ from gateway.errors import APIError, from_stream_error, from_upstream_status, se
 
 log = logging.getLogger(__name__)
 
-_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, OSError)
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # an SSE event ends with a blank line
+_READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
+
+
+def _holds_event(data: bytes) -> bool:
+    """Whether `data` holds the start of a `data:` field and, after it, the blank line ending it."""
+    start = data.find(b"data:")
+    return start >= 0 and any(data.find(end, start) >= 0 for end in _EVENT_ENDS)
+
+
+def _peek_socket(sock: Any) -> bytes:
+    """The bytes waiting in a non-blocking socket, left there for the next read.
+
+    Nothing for TLS: what waits in the kernel is ciphertext, and an SSL socket cannot peek."""
+    if isinstance(sock, ssl.SSLSocket):
+        return b""
+    try:
+        return sock.recv(65536, socket.MSG_PEEK)
+    except (BlockingIOError, InterruptedError):
+        return b""
 
 
 def _connect_error(base: str, exc: Exception) -> APIError:
     if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)):
         return server_error(504, f"Upstream model server at {base} timed out ({exc.__class__.__name__}).")
+    if isinstance(exc, requests.exceptions.SSLError):
+        return server_error(502, f"TLS with the upstream model server at {base} failed; if it uses a "
+                                 "private CA, point REQUESTS_CA_BUNDLE at its certificate.")
     return server_error(502, f"Could not connect to the upstream model server at {base}.")
 
 
@@ -46,15 +71,59 @@ class ChatStream:
         self._base = base
         self._finished = False
 
+    def _body_reader(self) -> Any:
+        """The object to read the body from.
+
+        An SSE body is read chunk by chunk, and urllib3 wraps every read in its own bookkeeping
+        (decoder, counters, exception translation): about 7 % of a streamed request. When the body
+        is not content-encoded, the file object urllib3 itself reads from gives the same bytes
+        directly. urllib3 keeps it private (`_fp`); if that moves, reading goes through urllib3."""
+        raw = self._response.raw
+        encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
+        source = getattr(raw, "_fp", None)
+        return source if encoding == "identity" and hasattr(source, "read1") else raw
+
     def _byte_chunks(self) -> Iterator[bytes]:
         # read1 returns whatever bytes have arrived, so each upstream chunk is handed on at once
-        # (iter_content with a fixed size would wait for the buffer to fill).
-        raw = self._response.raw
+        # (iter_content with a fixed size would wait for the buffer to fill; without a size it
+        # reads through a generator whose early close at [DONE] drops the pooled connection).
+        raw = self._body_reader()
         while True:
             chunk = raw.read1(65536)
             if not chunk:
                 return
             yield chunk
+
+    def more_arrived(self) -> bool:
+        """Whether the next event is already here, so reading it cannot wait on the network.
+
+        True only when a complete SSE event with data has arrived (a keep-alive comment or the
+        CRLF ending the chunk just read is not an event). The bytes looked at are the connection's
+        read buffer followed by what waits in the socket: the buffer may hold just the tail of a
+        chunk while the rest of the reply already sits in the kernel. Looks without blocking or
+        consuming: the socket is non-blocking for one peek of each. urllib3 keeps that buffer
+        private (`_fp.fp`); if it moves, the answer is False and every chunk is handed on alone."""
+        buffer = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
+        sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
+        if buffer is None or sock is None or not hasattr(buffer, "peek"):
+            return False
+        timeout = sock.gettimeout()
+        sock.settimeout(0.0)
+        try:
+            arrived = buffer.peek(1)
+            if not _holds_event(arrived):
+                arrived += _peek_socket(sock)
+        except OSError:
+            return False
+        finally:
+            sock.settimeout(timeout)
+        return _holds_event(arrived)
+
+    def with_lookahead(self) -> Iterator[tuple[dict[str, Any], bool]]:
+        """Each chunk with whether more body bytes had already arrived after it: chunks that
+        arrived together can be answered with one write instead of one per chunk."""
+        for chunk in self:
+            yield chunk, self.more_arrived()
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         try:
@@ -103,21 +172,27 @@ class UpstreamClient:
         self.session.headers["Content-Type"] = "application/json"
         if settings.llm_api_key:
             self.session.headers["Authorization"] = f"Bearer {settings.llm_api_key}"
-        # Proxy settings are read from the environment once, not on every call (Session.request
-        # re-reads os.environ and ~/.netrc each time, which costs more than the rest of the call).
-        self.proxies = requests.utils.get_environ_proxies(self.base)
-        self._chat_url = f"{self.base}/chat/completions"
-        self._chat_headers = dict(self.session.headers)
+        # Proxy and TLS settings (HTTPS_PROXY, REQUESTS_CA_BUNDLE, ...) are read from the
+        # environment once, not on every call (Session.request re-reads os.environ and ~/.netrc
+        # each time, which costs more than the rest of the call).
+        env = self.session.merge_environment_settings(self.base, {}, None, None, None)
+        self.proxies, self.verify, self.cert = env["proxies"], env["verify"], env["cert"]
+        # The chat POST is prepared once (URL parsing, header validation); each call copies it and
+        # sets only the body.
+        self._chat_template = requests.PreparedRequest()
+        self._chat_template.prepare(method="POST", url=f"{self.base}/chat/completions",
+                                    headers=dict(self.session.headers))
         self._health_lock = threading.Lock()
         self._health_cache: tuple[float, bool] = (0.0, False)
 
     def open_chat_stream(self, body: bytes | dict[str, Any]) -> ChatStream:
         """POST the chat request (encoded body or payload); returns once the upstream answered 200."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        prepared = requests.PreparedRequest()
-        prepared.prepare(method="POST", url=self._chat_url, headers=self._chat_headers, data=data)
+        prepared = self._chat_template.copy()
+        prepared.prepare_body(data, None)
         try:
-            resp = self.adapter.send(prepared, stream=True, timeout=self.timeout, proxies=self.proxies)
+            resp = self.adapter.send(prepared, stream=True, timeout=self.timeout, verify=self.verify,
+                                     cert=self.cert, proxies=self.proxies)
         except requests.RequestException as exc:
             raise _connect_error(self.base, exc) from exc
         if resp.status_code != 200:

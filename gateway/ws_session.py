@@ -21,6 +21,7 @@ from gateway.config import Settings
 from gateway.engine import Engine
 from gateway.errors import APIError
 from gateway.history import ParentCache
+from gateway.sse import event_json
 
 log = logging.getLogger(__name__)
 _LIMIT_MESSAGE = ("Responses websocket connection limit reached ({limit}). Create a new websocket "
@@ -121,7 +122,7 @@ class ResponsesSocket:
             self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
 
     def send(self, frame: dict[str, Any]) -> None:
-        self.outbox.put(json.dumps(frame, ensure_ascii=False, separators=(",", ":")))
+        self.outbox.put(event_json(frame))
 
     def handle(self, data: str | bytes) -> None:
         try:

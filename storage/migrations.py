@@ -39,7 +39,28 @@ def _v3_checkpoints(database) -> None:
         schema_migrate(*steps)
 
 
-MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints]
+# Every stored response writes its rows and each of their indexes, so an index nothing reads is
+# pure write cost. Responses are only looked up by id; children by parent and items by
+# conversation only exist for some rows, so those indexes are partial (NULLs are not indexed), and
+# items are found by response or conversation first, never by item id alone.
+# Dropped: unused ones, and the full indexes the partial ones below replace.
+_DROPPED_INDEXES = ("responserecord_tenant", "responserecord_conversation_id", "responserecord_previous_response_id",
+                    "itemrecord_item_id", "itemrecord_conversation_id")
+_PARTIAL_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS responses_children ON responses (previous_response_id) "
+    "WHERE previous_response_id IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS items_conversation ON items (conversation_id, seq) WHERE conversation_id IS NOT NULL",
+)
+
+
+def _v4_lean_indexes(database) -> None:
+    for name in _DROPPED_INDEXES:
+        database.execute_sql(f"DROP INDEX IF EXISTS {name}")
+    for statement in _PARTIAL_INDEXES:
+        database.execute_sql(statement)
+
+
+MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -37,12 +37,12 @@ class ResponseRecord(BaseModel):
     of its ancestors' fragments, whatever its depth."""
 
     id = CharField(primary_key=True, max_length=64)
-    tenant = CharField(max_length=64, default="default", index=True)
+    tenant = CharField(max_length=64, default="default")
     created_at = IntegerField()
     status = CharField(max_length=16)
     model = TextField()
-    previous_response_id = CharField(max_length=64, null=True, index=True)
-    conversation_id = CharField(max_length=64, null=True, index=True)
+    previous_response_id = CharField(max_length=64, null=True)  # partial index: migration v4
+    conversation_id = CharField(max_length=64, null=True)
     depth = IntegerField(default=0)
     deleted = BooleanField(default=False)
     response = JSONText(null=True)          # the Response object as returned to clients
@@ -65,10 +65,10 @@ class ItemRecord(BaseModel):
     (clients replay items), so the row key is `seq`, which also orders items."""
 
     seq = AutoField()
-    item_id = TextField(index=True)       # clients' own ids are kept whatever their length
+    item_id = TextField()                 # clients' own ids are kept whatever their length
     tenant = CharField(max_length=64, default="default")
     response_id = CharField(max_length=64, null=True, index=True)
-    conversation_id = CharField(max_length=64, null=True, index=True)
+    conversation_id = CharField(max_length=64, null=True)  # partial index: migration v4
     kind = CharField(max_length=16)          # input | output | conversation
     position = IntegerField(default=0)
     created_at = IntegerField()

@@ -44,10 +44,12 @@ class MessageItem:
                      part={"type": "output_text", "text": "", "annotations": [], "logprobs": []})]
 
     def delta(self, emit: Emit, text: str, logprobs: list | None = None) -> list[dict[str, Any]]:
+        # Runs once per token: the event is spelled out rather than assembled from _ids().
         self._text.append(text)
-        mapped = _logprobs(logprobs)
+        mapped = _logprobs(logprobs) if logprobs else []
         self._logprobs += mapped
-        return [emit("response.output_text.delta", **self._ids(), delta=text, logprobs=mapped)]
+        return [emit("response.output_text.delta", item_id=self.item["id"], output_index=self.output_index,
+                     content_index=0, delta=text, logprobs=mapped)]
 
     def close(self, emit: Emit, status: str) -> list[dict[str, Any]]:
         text = "".join(self._text)

@@ -44,6 +44,7 @@ class Script:
     stall_s: float = 0.0
     error_after: int | None = None  # send this many events, then an error event
     error_message: str = "internal error"
+    keepalive_comments: bool = False  # an SSE comment chunk right after every event, as some proxies send
 
 
 def _split(s: str, n: int) -> list[str]:

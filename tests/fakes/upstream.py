@@ -16,6 +16,7 @@ import argparse
 import json
 import signal
 import socket
+import ssl
 import threading
 import time
 from collections import deque
@@ -147,7 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _write_event(self, payload) -> None:
         body = payload.encode() if isinstance(payload, str) else _compact(payload)
-        data = b"data: " + body + b"\n\n"
+        self._write_raw(b"data: " + body + b"\n\n")
+
+    def _write_raw(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP chunk per event
         self.wfile.flush()
 
@@ -172,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._write_event("[DONE]")
                 break
             self._write_event(event)
+            if script.keepalive_comments and i < len(events) - 1:
+                self._write_raw(b": keep-alive\n\n")
         if script.drop_after is not None:  # n >= number of events: still no terminator
             return self._abort()
         self.wfile.write(b"0\r\n\r\n")
@@ -203,18 +208,22 @@ class FakeUpstream:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, models=("fake-model",),
                  max_model_len: int = 32768, *, auto_tokens: int | None = None,
-                 auto_delay_s: float = 0.0):
+                 auto_delay_s: float = 0.0, tls: ssl.SSLContext | None = None):
         self.host, self.models, self.max_model_len = host, tuple(models), max_model_len
+        self.scheme = "https" if tls else "http"
         self.auto_tokens, self.auto_delay_s = auto_tokens, auto_delay_s
         self.health_status = 200
         self._lock = threading.Lock()
         self._queue: deque[Script] = deque()
         self._log: list[dict] = []
         self._conns: set[socket.socket] = set()
+        self.connections_accepted = 0
         self._interrupt = threading.Event()
         self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self
+        if tls is not None:  # hosted endpoints speak TLS; each accepted socket does the handshake
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
         self._thread: threading.Thread | None = None
         self._stopped = False
 
@@ -224,7 +233,7 @@ class FakeUpstream:
 
     @property
     def base_url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{self.scheme}://{self.host}:{self.port}"
 
     def start(self) -> FakeUpstream:
         self._thread = threading.Thread(target=self._server.serve_forever,
@@ -286,6 +295,7 @@ class FakeUpstream:
         with self._lock:
             self._queue.clear()
             self._log.clear()
+            self.connections_accepted = 0
             old, self._interrupt = self._interrupt, threading.Event()
         self.health_status = 200
         old.set()
@@ -307,6 +317,7 @@ class FakeUpstream:
     def _track(self, conn: socket.socket, is_open: bool) -> None:
         with self._lock:
             (self._conns.add if is_open else self._conns.discard)(conn)
+            self.connections_accepted += is_open
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,7 +24,8 @@ from tests.unit.helpers import check_events, parse_sse
 
 pytestmark = pytest.mark.integration
 
-FIXTURES = (ROOT / ".." / "shared" / "fixtures" / "codex").resolve()
+# Captured Codex traffic, copied from the team's shared/fixtures/codex so every clone replays it.
+FIXTURES = ROOT / "tests" / "fixtures" / "codex"
 FLAT_ECHO, FLAT_ADD = "agentic_ns__mcp__echo__echo", "agentic_ns__mcp__echo__add"
 MULTI_AGENT = [f"agentic_ns__multi_agent_v1__{m}"
                for m in ("close_agent", "resume_agent", "send_input", "spawn_agent", "wait_agent")]
@@ -34,12 +35,8 @@ PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from the replay\n*** E
 # -- fixture loading -------------------------------------------------------------------------
 
 def fixture_path(name: str) -> Path:
-    if not FIXTURES.is_dir():
-        pytest.skip(f"Codex wire fixtures not found: expected the folder {FIXTURES} "
-                    "(../shared/fixtures/codex/ relative to the repository root)")
     path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"Codex fixture {name} is missing from {FIXTURES}")
+    assert path.exists(), f"Codex fixture {name} is missing from {FIXTURES}"
     return path
 
 

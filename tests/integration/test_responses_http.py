@@ -58,6 +58,15 @@ def test_first_text_delta_arrives_while_upstream_is_still_generating(gateway, up
     assert first_delta_at is not None and first_delta_at < 0.9 < total
 
 
+def test_consecutive_streams_reuse_one_upstream_connection(make_gateway, upstream):
+    url = make_gateway(llm_api_base=upstream.base_url)
+    for n in range(4):
+        upstream.enqueue(fake.text(f"answer {n}"))
+        resp, events = post_stream(url, {"model": "fake-model", "input": "hi", "stream": True})
+        assert check_stream(events)["status"] == "completed"
+    assert upstream.connections_accepted == 1
+
+
 def test_reasoning_becomes_a_reasoning_item_with_reasoning_text(gateway, upstream):
     upstream.enqueue(fake.text("The answer is 4.", reasoning="2 plus 2 is 4."))
     resp, events = post_stream(gateway, {"model": "fake-model", "input": "2+2?"})
@@ -160,3 +169,19 @@ def test_sampling_fields_are_passed_and_echoed(gateway, upstream):
     sent = upstream.chat_requests()[0]
     assert (sent["temperature"], sent["top_p"], sent["user"], sent["reasoning_effort"]) == (0.2, 0.5, "u1", "high")
     assert "metadata" not in sent and "prompt_cache_key" not in sent
+
+
+def test_every_delta_leaves_before_the_next_is_generated(gateway, upstream):
+    # Keep-alive comments follow every event: buffered bytes that are not an event must not hold
+    # a delta back until the next token arrives.
+    script = fake.text("one two three four", pieces=["one ", "two ", "three ", "four"], delay_s=0.3)
+    script.keepalive_comments = True
+    upstream.enqueue(script)
+    started = time.monotonic()
+    resp = requests.post(f"{gateway}/v1/responses", json={"model": "fake-model", "input": "x", "stream": True},
+                         stream=True, timeout=30)
+    arrivals = [time.monotonic() - started for event in iter_sse(resp)
+                if event["type"] == "response.output_text.delta"]
+    assert len(arrivals) == 4
+    gaps = [later - earlier for earlier, later in zip(arrivals, arrivals[1:])]
+    assert min(gaps) > 0.15, gaps

@@ -34,7 +34,7 @@ from tests.support import ROOT, post_stream
 pytestmark = pytest.mark.integration
 
 MODEL = "fake-model"
-FIXTURES = (ROOT / ".." / "shared" / "fixtures" / "codex").resolve()
+FIXTURES = ROOT / "tests" / "fixtures" / "codex"  # captured Codex traffic (from shared/fixtures/codex)
 WEATHER = {"type": "function", "name": "get_weather",
            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
 WS_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
@@ -241,8 +241,7 @@ def developer(text: str) -> dict[str, Any]:
 
 def load_fixture(name: str) -> Any:
     path = FIXTURES / name
-    if not path.exists():
-        pytest.skip(f"Codex wire fixture {path} not found (../shared/fixtures/codex/ from the repository root)")
+    assert path.exists(), f"Codex wire fixture {path} is missing"
     return json.loads(path.read_text(encoding="utf-8"))
 
 

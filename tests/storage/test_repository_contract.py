@@ -632,3 +632,35 @@ def test_migrating_a_version_2_database_adds_the_checkpoint_columns(database):
         assert current_version() == SCHEMA_VERSION
     database.save_response(make_turn("resp_after_migration"))
     assert database.get_response("resp_after_migration")["id"] == "resp_after_migration"
+
+
+def index_names(table: str) -> set[str]:
+    with db.connection_context():
+        return {index.name for index in db.get_indexes(table)}
+
+
+def test_only_indexes_that_queries_use_are_kept(database):
+    assert {"responses_children"} <= index_names("responses")
+    assert not {"responserecord_tenant", "responserecord_conversation_id",
+                "responserecord_previous_response_id"} & index_names("responses")
+    assert {"items_conversation", "itemrecord_response_id"} <= index_names("items")
+    assert not {"itemrecord_item_id", "itemrecord_conversation_id"} & index_names("items")
+
+
+def test_migrating_a_version_3_database_replaces_its_indexes(database):
+    with db.connection_context():
+        for statement in ("DROP INDEX IF EXISTS responses_children", "DROP INDEX IF EXISTS items_conversation",
+                          "CREATE INDEX responserecord_tenant ON responses (tenant)",
+                          "CREATE INDEX responserecord_previous_response_id ON responses (previous_response_id)",
+                          "CREATE INDEX itemrecord_item_id ON items (item_id)",
+                          "CREATE INDEX itemrecord_conversation_id ON items (conversation_id)"):
+            db.execute_sql(statement)
+        SchemaVersion.delete().where(SchemaVersion.version > 3).execute()
+        assert current_version() == 3
+    database.save_response(make_turn("resp_before"))
+    assert migrate() == SCHEMA_VERSION
+    assert "responses_children" in index_names("responses") and "responserecord_tenant" not in index_names("responses")
+    assert "items_conversation" in index_names("items") and "itemrecord_item_id" not in index_names("items")
+    database.save_response(make_turn("resp_after", previous="resp_before", depth=1))
+    assert database.delete_response("resp_before")          # has a child: tombstoned, child keeps working
+    assert [f.response_id for f in database.load_parent("resp_after").fragments] == ["resp_before", "resp_after"]

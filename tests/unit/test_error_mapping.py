@@ -1,6 +1,7 @@
 """Upstream failures → OpenAI-shaped errors (responses-api.md §5, §8.5), directly and through the app."""
 from __future__ import annotations
 
+import gzip
 import json
 
 import pytest
@@ -166,6 +167,15 @@ def test_successful_upstream_gives_a_valid_response(client, upstream):
     body = resp.get_json()
     validate_response(body)
     assert body["output"][0]["content"][0]["text"] == "Hi!"
+
+
+def test_gzip_encoded_upstream_stream_is_decoded(client, upstream):
+    body = sse_body([content_chunk("Zipped!"), finish_chunk("stop"), usage_chunk(3, 2)])
+    upstream.add(responses.POST, CHAT_URL, body=gzip.compress(body.encode() if isinstance(body, str) else body),
+                 content_type="text/event-stream", headers={"Content-Encoding": "gzip"})
+    resp = post(client)
+    assert resp.status_code == 200
+    assert resp.get_json()["output"][0]["content"][0]["text"] == "Zipped!"
 
 
 def test_upstream_request_is_the_translated_chat_request(client, upstream):

@@ -1,0 +1,106 @@
+"""The upstream client against the loopback fake vLLM: knowing which chunks arrived together."""
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from gateway.config import Settings
+from gateway.errors import APIError
+from gateway.upstream import UpstreamClient
+from tests.fakes import upstream as fake
+from tests.fakes.tls import self_signed_certificate, server_context
+
+pytestmark = pytest.mark.integration
+BODY = json.dumps({"model": "fake-model", "messages": [{"role": "user", "content": "hi"}], "stream": True}).encode()
+
+
+@pytest.fixture
+def client(upstream):
+    return UpstreamClient(Settings(llm_api_base=upstream.base_url, skip_llm_ready_check=True))
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory):
+    return self_signed_certificate(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def tls_upstream(certificate):
+    with fake.FakeUpstream(tls=server_context(*certificate)) as server:
+        yield server
+
+
+def content_of(stream):
+    try:
+        return "".join((c["choices"][0]["delta"].get("content") or "") if c.get("choices") else ""
+                       for c in stream)
+    finally:
+        stream.close()
+
+
+def lookahead(stream):
+    try:
+        return [(bool((c["choices"][0]["delta"] if c.get("choices") else {}).get("content")), more)
+                for c, more in stream.with_lookahead()]
+    finally:
+        stream.close()
+
+
+def test_paced_chunks_report_nothing_more_arrived(client, upstream):
+    upstream.enqueue(fake.text("a b c", pieces=["a ", "b ", "c"], delay_s=0.15))
+    pairs = lookahead(client.open_chat_stream(BODY))
+    content = [more for has_content, more in pairs if has_content]
+    assert content == [False, False, False]
+
+
+def test_lookahead_keeps_the_connection_reusable(client, upstream):
+    for _ in range(3):
+        upstream.enqueue(fake.text("x y", pieces=["x ", "y"]))
+        assert len(lookahead(client.open_chat_stream(BODY))) >= 2
+    assert upstream.connections_accepted == 1
+
+
+def test_a_keep_alive_comment_is_not_a_next_event(client, upstream):
+    script = fake.text("a b c", pieces=["a ", "b ", "c"], delay_s=0.15)
+    script.keepalive_comments = True
+    upstream.enqueue(script)
+    pairs = lookahead(client.open_chat_stream(BODY))
+    content = [more for has_content, more in pairs if has_content]
+    assert content == [False, False, False]
+
+
+def test_a_chunk_whose_tail_alone_is_buffered_still_sees_the_reply_waiting_in_the_socket(client, upstream):
+    # The headers are read while the first events arrive, so the read buffer can end inside the
+    # reply; after those bytes are used it holds only a chunk's closing CRLF while the kernel holds
+    # the rest. Repeated because where that cut falls depends on timing.
+    for _ in range(5):
+        upstream.enqueue(fake.text("a b c d e f", pieces=["a ", "b ", "c ", "d ", "e ", "f"]))
+        stream = client.open_chat_stream(BODY)
+        time.sleep(0.1)
+        content = [more for has_content, more in lookahead(stream) if has_content]
+        assert content == [True] * 6
+
+
+def test_a_tls_upstream_streams_with_a_ca_from_the_environment(certificate, tls_upstream, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    client = UpstreamClient(Settings(llm_api_base=tls_upstream.base_url, skip_llm_ready_check=True))
+    tls_upstream.enqueue(fake.text("a b c", pieces=["a ", "b ", "c"]))
+    stream = client.open_chat_stream(BODY)
+    time.sleep(0.1)
+    pairs = lookahead(stream)
+    assert [has_content for has_content, _ in pairs].count(True) == 3
+    tls_upstream.enqueue(fake.text("x y", pieces=["x ", "y"], delay_s=0.05))
+    assert content_of(client.open_chat_stream(BODY)) == "x y"
+    assert tls_upstream.connections_accepted == 1
+
+
+def test_an_untrusted_tls_upstream_is_a_502_that_names_the_fix(tls_upstream, monkeypatch):
+    monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    monkeypatch.delenv("CURL_CA_BUNDLE", raising=False)
+    client = UpstreamClient(Settings(llm_api_base=tls_upstream.base_url, skip_llm_ready_check=True))
+    with pytest.raises(APIError) as raised:
+        client.open_chat_stream(BODY)
+    assert raised.value.status == 502
+    assert "REQUESTS_CA_BUNDLE" in raised.value.message
