@@ -105,8 +105,8 @@ class ChatStream:
         private (`_fp.fp`); if it moves, the answer is False and every chunk is handed on alone."""
         buffer = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
         sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
-        if buffer is None or sock is None or not hasattr(buffer, "peek"):
-            return False
+        if not isinstance(sock, socket.socket) or not hasattr(buffer, "peek"):
+            return False  # e.g. TLS inside an HTTPS proxy tunnel: urllib3's SSLTransport
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
@@ -176,7 +176,9 @@ class UpstreamClient:
         # environment once, not on every call (Session.request re-reads os.environ and ~/.netrc
         # each time, which costs more than the rest of the call).
         env = self.session.merge_environment_settings(self.base, {}, None, None, None)
-        self.proxies, self.verify, self.cert = env["proxies"], env["verify"], env["cert"]
+        self.proxies, self.cert = env["proxies"], env["cert"]
+        # A CA bundle only matters over TLS; requests stats its path on every call that gets one.
+        self.verify = env["verify"] if self.base.startswith("https:") else True
         # The chat POST is prepared once (URL parsing, header validation); each call copies it and
         # sets only the body.
         self._chat_template = requests.PreparedRequest()

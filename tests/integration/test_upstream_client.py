@@ -104,3 +104,36 @@ def test_an_untrusted_tls_upstream_is_a_502_that_names_the_fix(tls_upstream, mon
         client.open_chat_stream(BODY)
     assert raised.value.status == 502
     assert "REQUESTS_CA_BUNDLE" in raised.value.message
+
+
+class TunnelledSocket:
+    """Stands in for urllib3's SSLTransport (TLS inside an HTTPS proxy's tunnel): socket-like, not
+    a socket, and it refuses recv flags."""
+
+    def __init__(self, sock):
+        self.sock = sock
+
+    def recv(self, size, flags=0):
+        if flags:
+            raise ValueError("non-zero flags not allowed in calls to recv")
+        return self.sock.recv(size)
+
+    def __getattr__(self, name):
+        return getattr(self.sock, name)
+
+
+def test_a_tunnelled_connection_hands_each_chunk_on_alone(client, upstream):
+    upstream.enqueue(fake.text("a b c", pieces=["a ", "b ", "c"]))
+    stream = client.open_chat_stream(BODY)
+    connection = stream._response.raw.connection
+    real = connection.sock
+    connection.sock = TunnelledSocket(real)
+    time.sleep(0.1)
+    try:
+        pairs = [(c, more) for c, more in stream.with_lookahead()]
+    finally:
+        connection.sock = real
+        stream.close()
+    assert "".join((c["choices"][0]["delta"].get("content") or "") if c.get("choices") else ""
+                   for c, _ in pairs) == "a b c"
+    assert not any(more for _, more in pairs)
