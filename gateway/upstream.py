@@ -99,9 +99,10 @@ class ChatStream:
 
         True only when a complete SSE event with data has arrived (a keep-alive comment or the
         CRLF ending the chunk just read is not an event). The bytes looked at are the connection's
-        read buffer followed by what waits in the socket: the buffer may hold just the tail of a
-        chunk while the rest of the reply already sits in the kernel. Looks without blocking or
-        consuming: the socket is non-blocking for one peek of each. urllib3 keeps that buffer
+        read buffer (refilled from the socket when empty) and, when the buffer holds only part of
+        an event, what waits in the socket behind it: the buffer may hold just the tail of a chunk
+        while the rest of the reply already sits in the kernel. Looks without blocking or
+        consuming: the socket is non-blocking meanwhile. urllib3 keeps that buffer
         private (`_fp.fp`); if it moves, the answer is False and every chunk is handed on alone."""
         buffer = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
         sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
@@ -110,8 +111,8 @@ class ChatStream:
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            arrived = buffer.peek(1)
-            if not _holds_event(arrived):
+            arrived = buffer.peek(1)  # an empty buffer is refilled by one read of the socket
+            if arrived and not _holds_event(arrived):
                 arrived += _peek_socket(sock)
         except OSError:
             return False
