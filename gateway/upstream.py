@@ -112,13 +112,13 @@ class ChatStream:
         sock.settimeout(0.0)
         try:
             arrived = buffer.peek(1)  # an empty buffer is refilled by one read of the socket
-            if arrived and not _holds_event(arrived):
-                arrived += _peek_socket(sock)
+            if _holds_event(arrived):
+                return True
+            return bool(arrived) and _holds_event(arrived + _peek_socket(sock))
         except OSError:
             return False
         finally:
             sock.settimeout(timeout)
-        return _holds_event(arrived)
 
     def with_lookahead(self) -> Iterator[tuple[dict[str, Any], bool]]:
         """Each chunk with whether more body bytes had already arrived after it: chunks that
