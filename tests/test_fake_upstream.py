@@ -414,3 +414,11 @@ def test_cli_serves_and_stops_on_sigterm():
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def test_a_stream_counts_as_sent_once_its_terminator_is_written(fake):
+    fake.enqueue(text("a b", pieces=["a ", "b"], delay_s=0.3))
+    resp = chat(fake)
+    assert not fake.wait_for_streams_sent(1, timeout_s=0.1)  # still pacing its deltas
+    assert fake.wait_for_streams_sent(1, timeout_s=5)
+    assert resp.content.endswith(b"data: [DONE]\n\n") and fake.streams_sent == 1

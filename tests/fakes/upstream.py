@@ -181,6 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._abort()
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+        self.server.fake._stream_sent()
 
     def _complete(self, script: Script, model: str, prompt_tokens: int,
                   interrupt: threading.Event) -> None:
@@ -218,6 +219,8 @@ class FakeUpstream:
         self._log: list[dict] = []
         self._conns: set[socket.socket] = set()
         self.connections_accepted = 0
+        self.streams_sent = 0
+        self._sent = threading.Condition(self._lock)
         self._interrupt = threading.Event()
         self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
@@ -296,6 +299,7 @@ class FakeUpstream:
             self._queue.clear()
             self._log.clear()
             self.connections_accepted = 0
+            self.streams_sent = 0
             old, self._interrupt = self._interrupt, threading.Event()
         self.health_status = 200
         old.set()
@@ -313,6 +317,17 @@ class FakeUpstream:
     def _record(self, entry: dict) -> None:
         with self._lock:
             self._log.append(entry)
+
+    def wait_for_streams_sent(self, count: int, timeout_s: float = 5.0) -> bool:
+        """Wait until `count` streamed replies were written to the end (terminator flushed), so a
+        test can read a reply that is already complete in the socket instead of sleeping."""
+        with self._sent:
+            return self._sent.wait_for(lambda: self.streams_sent >= count, timeout_s)
+
+    def _stream_sent(self) -> None:
+        with self._sent:
+            self.streams_sent += 1
+            self._sent.notify_all()
 
     def _track(self, conn: socket.socket, is_open: bool) -> None:
         with self._lock:

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import pytest
 
@@ -75,10 +74,10 @@ def test_a_chunk_whose_tail_alone_is_buffered_still_sees_the_reply_waiting_in_th
     # The headers are read while the first events arrive, so the read buffer can end inside the
     # reply; after those bytes are used it holds only a chunk's closing CRLF while the kernel holds
     # the rest. Repeated because where that cut falls depends on timing.
-    for _ in range(5):
+    for sent in range(1, 6):
         upstream.enqueue(fake.text("a b c d e f", pieces=["a ", "b ", "c ", "d ", "e ", "f"]))
         stream = client.open_chat_stream(BODY)
-        time.sleep(0.1)
+        assert upstream.wait_for_streams_sent(sent)
         content = [more for has_content, more in lookahead(stream) if has_content]
         assert content == [True] * 6
 
@@ -88,7 +87,7 @@ def test_a_tls_upstream_streams_with_a_ca_from_the_environment(certificate, tls_
     client = UpstreamClient(Settings(llm_api_base=tls_upstream.base_url, skip_llm_ready_check=True))
     tls_upstream.enqueue(fake.text("a b c", pieces=["a ", "b ", "c"]))
     stream = client.open_chat_stream(BODY)
-    time.sleep(0.1)
+    assert tls_upstream.wait_for_streams_sent(1)
     pairs = lookahead(stream)
     assert [has_content for has_content, _ in pairs].count(True) == 3
     tls_upstream.enqueue(fake.text("x y", pieces=["x ", "y"], delay_s=0.05))
@@ -128,7 +127,7 @@ def test_a_tunnelled_connection_hands_each_chunk_on_alone(client, upstream):
     connection = stream._response.raw.connection
     real = connection.sock
     connection.sock = TunnelledSocket(real)
-    time.sleep(0.1)
+    assert upstream.wait_for_streams_sent(1)  # a plain socket would report every chunk as "more"
     try:
         pairs = [(c, more) for c, more in stream.with_lookahead()]
     finally:
