@@ -121,8 +121,8 @@ class ChatStream:
             sock.settimeout(timeout)
 
     def with_lookahead(self) -> Iterator[tuple[dict[str, Any], bool]]:
-        """Each chunk with whether more body bytes had already arrived after it: chunks that
-        arrived together can be answered with one write instead of one per chunk."""
+        """Each chunk with whether the next event had already arrived after it (`more_arrived`):
+        chunks that arrived together can be answered with one write instead of one per chunk."""
         for chunk in self:
             yield chunk, self.more_arrived()
 

@@ -225,8 +225,9 @@ class FakeUpstream:
         self._server = _Server((host, port), _Handler)
         self._server.daemon_threads = True
         self._server.fake = self
-        if tls is not None:  # hosted endpoints speak TLS; each accepted socket does the handshake
-            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True)
+        if tls is not None:  # hosted endpoints speak TLS; the handshake runs in the handler thread
+            self._server.socket = tls.wrap_socket(self._server.socket, server_side=True,
+                                                  do_handshake_on_connect=False)
         self._thread: threading.Thread | None = None
         self._stopped = False
 

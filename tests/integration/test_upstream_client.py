@@ -31,18 +31,21 @@ def tls_upstream(certificate):
         yield server
 
 
+def text_of(chunk):
+    """The content delta a chat chunk carries ("" for role, finish and usage chunks)."""
+    return (chunk["choices"][0]["delta"].get("content") or "") if chunk.get("choices") else ""
+
+
 def content_of(stream):
     try:
-        return "".join((c["choices"][0]["delta"].get("content") or "") if c.get("choices") else ""
-                       for c in stream)
+        return "".join(text_of(c) for c in stream)
     finally:
         stream.close()
 
 
 def lookahead(stream):
     try:
-        return [(bool((c["choices"][0]["delta"] if c.get("choices") else {}).get("content")), more)
-                for c, more in stream.with_lookahead()]
+        return [(bool(text_of(c)), more) for c, more in stream.with_lookahead()]
     finally:
         stream.close()
 
@@ -133,6 +136,5 @@ def test_a_tunnelled_connection_hands_each_chunk_on_alone(client, upstream):
     finally:
         connection.sock = real
         stream.close()
-    assert "".join((c["choices"][0]["delta"].get("content") or "") if c.get("choices") else ""
-                   for c, _ in pairs) == "a b c"
+    assert "".join(text_of(c) for c, _ in pairs) == "a b c"
     assert not any(more for _, more in pairs)
