@@ -128,7 +128,7 @@ class Engine:
         opening = builder.start()
         upstream, error = self._open_upstream(turn)
         try:
-            if upstream is None or not upstream.more_arrived():
+            if upstream is None or not upstream.answer_waiting():
                 yield opening  # the model is still thinking: tell the client the response exists
                 opening = []
             closing = yield from self._run_upstream(turn, builder, upstream, error, opening)

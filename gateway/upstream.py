@@ -11,7 +11,6 @@ import http.client
 import json
 import logging
 import socket
-import ssl
 import threading
 import time
 from typing import Any, Iterator
@@ -22,6 +21,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 from sseclient import SSEClient
 
+from gateway import arrivals
 from gateway.config import Settings
 from gateway.errors import APIError, from_stream_error, from_upstream_status, server_error
 
@@ -35,18 +35,6 @@ def _holds_event(data: bytes) -> bool:
     """Whether `data` holds the start of a `data:` field and, after it, the blank line ending it."""
     start = data.find(b"data:")
     return start >= 0 and any(data.find(end, start) >= 0 for end in _EVENT_ENDS)
-
-
-def _peek_socket(sock: Any) -> bytes:
-    """The bytes waiting in a non-blocking socket, left there for the next read.
-
-    Nothing for TLS: what waits in the kernel is ciphertext, and an SSL socket cannot peek."""
-    if isinstance(sock, ssl.SSLSocket):
-        return b""
-    try:
-        return sock.recv(65536, socket.MSG_PEEK)
-    except (BlockingIOError, InterruptedError):
-        return b""
 
 
 def _connect_error(base: str, exc: Exception) -> APIError:
@@ -71,66 +59,57 @@ class ChatStream:
         self._base = base
         self._finished = False
 
-    def _body_reader(self) -> Any:
-        """The object to read the body from.
-
-        An SSE body is read chunk by chunk, and urllib3 wraps every read in its own bookkeeping
-        (decoder, counters, exception translation): about 7 % of a streamed request. When the body
-        is not content-encoded, the file object urllib3 itself reads from gives the same bytes
-        directly. urllib3 keeps it private (`_fp`); if that moves, reading goes through urllib3."""
-        raw = self._response.raw
+    def _http_response(self) -> Any:
+        """http.client's response under urllib3's, read directly when the body is not content-encoded:
+        urllib3 wraps every read in its own bookkeeping (decoder, counters, exception translation).
+        urllib3 keeps it private (`_fp`); if that moves, or the body is encoded, this is None and
+        reading goes through urllib3."""
         encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
-        source = getattr(raw, "_fp", None)
-        return source if encoding == "identity" and hasattr(source, "read1") else raw
+        source = getattr(self._response.raw, "_fp", None)
+        return source if encoding == "identity" and hasattr(source, "read1") else None
 
-    def _byte_chunks(self) -> Iterator[bytes]:
-        # read1 returns whatever bytes have arrived, so each upstream chunk is handed on at once
-        # (iter_content with a fixed size would wait for the buffer to fill; without a size it
-        # reads through a generator whose early close at [DONE] drops the pooled connection).
-        raw = self._body_reader()
-        while True:
-            chunk = raw.read1(65536)
-            if not chunk:
-                return
-            yield chunk
+    def _arrivals(self) -> Iterator[bytes]:
+        """The body as it arrives: each piece is everything one read of the connection brought."""
+        http_response = self._http_response()
+        if http_response is None:
+            yield from arrivals.plain(self._response.raw)
+        elif getattr(http_response, "chunked", False) and hasattr(http_response.fp, "read1"):
+            yield from arrivals.dechunked(http_response.fp)
+            http_response.close()  # read to its end: the connection can serve the next request
+        else:
+            yield from arrivals.plain(http_response)
 
-    def more_arrived(self) -> bool:
-        """Whether the next event is already here, so reading it cannot wait on the network.
+    def answer_waiting(self) -> bool:
+        """Before reading: whether a complete event has already arrived, so the client's first write
+        can carry it along with `response.created`.
 
-        True only when a complete SSE event with data has arrived (a keep-alive comment or the
-        CRLF ending the chunk just read is not an event). The bytes looked at are the connection's
-        read buffer (refilled from the socket when empty) and, when the buffer holds only part of
-        an event, what waits in the socket behind it: the buffer may hold just the tail of a chunk
-        while the rest of the reply already sits in the kernel. Looks without blocking or
-        consuming: the socket is non-blocking meanwhile. urllib3 keeps that buffer
-        private (`_fp.fp`); if it moves, the answer is False and every chunk is handed on alone."""
-        buffer = getattr(getattr(self._response.raw, "_fp", None), "fp", None)
+        Looks at the connection's read buffer (refilled by one read of the socket when empty),
+        without blocking or consuming: the socket is non-blocking meanwhile. urllib3 keeps that
+        buffer private (`_fp.fp`); if it moves, or the socket is not a plain socket (TLS inside an
+        HTTPS proxy tunnel runs on urllib3's SSLTransport), the answer is False."""
+        buffer = getattr(self._http_response(), "fp", None)
         sock = getattr(getattr(self._response.raw, "connection", None), "sock", None)
         if not isinstance(sock, socket.socket) or not hasattr(buffer, "peek"):
-            return False  # e.g. TLS inside an HTTPS proxy tunnel: urllib3's SSLTransport
+            return False
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            arrived = buffer.peek(1)  # an empty buffer is refilled by one read of the socket
-            if _holds_event(arrived):
-                return True
-            return bool(arrived) and _holds_event(arrived + _peek_socket(sock))
+            return _holds_event(buffer.peek(1))
         except OSError:
             return False
         finally:
             sock.settimeout(timeout)
 
     def with_lookahead(self) -> Iterator[tuple[dict[str, Any], bool]]:
-        """Each chunk with whether the next event had already arrived after it (`more_arrived`):
-        chunks that arrived together can be answered with one write instead of one per chunk."""
-        for chunk in self:
-            yield chunk, self.more_arrived()
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
+        """Each chunk with whether the next event had already arrived behind it: chunks that
+        arrived together can be answered with one write instead of one per chunk."""
+        pieces = self._arrivals()
+        counter = arrivals.ArrivalCounter()
         try:
-            for event in SSEClient(self._byte_chunks()).events():
+            for event in SSEClient(counter.track(pieces)).events():
+                counter.took_one()
                 if event.data.strip() == "[DONE]":
-                    self._finished = True
+                    self._finished = self._read_to_end(pieces)
                     return
                 try:
                     chunk = json.loads(event.data)
@@ -138,13 +117,30 @@ class ChatStream:
                     raise server_error(502, "Upstream sent a malformed stream chunk.") from exc
                 if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:
                     raise from_stream_error(chunk)
-                yield chunk
+                yield chunk, counter.more
         except APIError:
             raise
+        except arrivals.MalformedChunk as exc:
+            raise server_error(502, f"Upstream model server sent a malformed chunked body ({exc}).") from exc
         except _READ_ERRORS as exc:
             if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) or "timed out" in str(exc):
                 raise server_error(504, "Upstream model server stalled: no data within the read timeout.") from exc
             raise server_error(502, "Upstream model server closed the stream unexpectedly.") from exc
+
+    def __iter__(self) -> Iterator[dict[str, Any]]:
+        for chunk, _ in self.with_lookahead():
+            yield chunk
+
+    @staticmethod
+    def _read_to_end(pieces: Iterator[bytes]) -> bool:
+        """After `[DONE]`: read what is left of the body (its last chunk usually came with it), so
+        the connection can be reused; False when that fails and the connection must be dropped."""
+        try:
+            for _ in pieces:
+                pass
+            return True
+        except _READ_ERRORS:
+            return False
 
     def close(self) -> None:
         """Return the connection to the pool after a clean `[DONE]`; drop it otherwise."""

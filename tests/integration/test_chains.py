@@ -4,7 +4,6 @@ Each test asserts, from the fake upstream's request log, exactly which messages 
 """
 from __future__ import annotations
 
-import json
 
 import pytest
 import requests

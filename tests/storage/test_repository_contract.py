@@ -6,7 +6,7 @@ import json
 import threading
 
 import pytest
-from peewee import DataError, IntegrityError
+from peewee import IntegrityError
 
 from storage.db import connect_database, db
 from storage.migrations import SCHEMA_VERSION, current_version, migrate

@@ -15,7 +15,7 @@ class StubStream:
     def __init__(self, pairs, fail_with: APIError | None = None) -> None:
         self.pairs, self.fail_with, self.closed = pairs, fail_with, False
 
-    def more_arrived(self) -> bool:
+    def answer_waiting(self) -> bool:
         """Whether body bytes were already there when the upstream answered."""
         return bool(self.pairs) and self.pairs[0][1]
 
