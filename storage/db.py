@@ -2,7 +2,8 @@
 
 SQLite (default) runs in WAL mode with a busy timeout so several gunicorn workers share one file;
 PostgreSQL (`postgresql://…`) serves a fleet of gateway instances. Both use peewee's connection
-pools, so `connection_context()` per operation costs a pool checkout, not a new connection.
+pools, so `connection_context()` per operation costs a pool checkout, not a new connection; the
+per-response write goes through `write_connection()` (one SQLite connection per process).
 Backend differences stay inside `storage/`.
 """
 from __future__ import annotations
@@ -11,9 +12,10 @@ import logging
 import os
 import threading
 from contextlib import contextmanager
+from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlparse
 
-from peewee import Database, DatabaseProxy
+from peewee import Database, DatabaseProxy, SqliteDatabase
 from playhouse.pool import PooledPostgresqlDatabase, PooledSqliteDatabase
 
 log = logging.getLogger(__name__)
@@ -28,6 +30,33 @@ class StorageConfigError(ValueError):
     """DATABASE_URL cannot be used."""
 
 
+class GatewaySqliteDatabase(PooledSqliteDatabase):
+    """Pooled connections, plus the one connection this process writes responses through.
+
+    In WAL mode a connection drops its whole page cache whenever another connection committed
+    since its last transaction. With a connection per thread, every response write therefore
+    re-read the pages of each table and index it touches; one writer per process keeps them
+    between its own commits (writes are serialised per process anyway)."""
+
+    def __init__(self, path: str, **kwargs) -> None:
+        super().__init__(path, **kwargs)
+        self._writer: SqliteDatabase | None = None
+        self._writer_pid = 0
+
+    def writer(self) -> SqliteDatabase:
+        """This process's write connection; a forked worker opens its own, never the parent's."""
+        if self._writer is None or self._writer_pid != os.getpid():
+            self._writer = SqliteDatabase(self.database, pragmas=SQLITE_PRAGMAS, timeout=30,
+                                          thread_safe=False, check_same_thread=False)
+            self._writer_pid = os.getpid()
+        return self._writer
+
+    def close_all(self) -> None:
+        super().close_all()
+        if self._writer is not None and self._writer_pid == os.getpid():
+            self._writer.close()
+
+
 def connect_database(url: str, max_connections: int = 64) -> Database:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
@@ -37,8 +66,8 @@ def connect_database(url: str, max_connections: int = 64) -> Database:
             raise StorageConfigError("an in-memory SQLite database cannot be shared by workers; use a file")
         directory = os.path.dirname(os.path.abspath(path))
         os.makedirs(directory, exist_ok=True)
-        return PooledSqliteDatabase(path, pragmas=SQLITE_PRAGMAS, max_connections=max_connections,
-                                    stale_timeout=300, timeout=30, check_same_thread=False)
+        return GatewaySqliteDatabase(path, pragmas=SQLITE_PRAGMAS, max_connections=max_connections,
+                                     stale_timeout=300, timeout=30, check_same_thread=False)
     if parsed.scheme in ("postgres", "postgresql"):
         options = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
         return PooledPostgresqlDatabase(
@@ -73,3 +102,19 @@ def write_transaction():
         return
     with _PROCESS_WRITE_LOCK, db.atomic("IMMEDIATE"):
         yield
+
+
+@contextmanager
+def write_connection() -> Iterator[Database]:
+    """A write transaction for raw SQL, on the connection this process writes through.
+
+    SQLite: the process's writer (`GatewaySqliteDatabase.writer`), under the same process lock and
+    BEGIN IMMEDIATE as `write_transaction`. PostgreSQL: the thread's pooled connection."""
+    if not is_sqlite():
+        with db.connection_context(), db.atomic():
+            yield db
+        return
+    with _PROCESS_WRITE_LOCK:
+        writer = db.obj.writer()
+        with writer.atomic("IMMEDIATE"):
+            yield writer

@@ -11,7 +11,7 @@ from typing import Any, Iterable, NamedTuple
 
 from peewee import fn
 
-from storage.db import db, write_transaction
+from storage.db import db, write_connection, write_transaction
 from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
 
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
@@ -147,10 +147,10 @@ class Repository:
                   _json(item))
                  for kind, group in (("input", turn.input_items), ("output", response["output"]))
                  for position, item in enumerate(group)]
-        with db.connection_context(), write_transaction():
-            db.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS), row)
+        with write_connection() as connection:
+            connection.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS), row)
             if items:
-                db.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS), items)
+                connection.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS), items)
 
     def _live(self, response_id: str):
         return (ResponseRecord.select().where((ResponseRecord.id == response_id)
