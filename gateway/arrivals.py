@@ -16,12 +16,11 @@ from typing import Iterable, Iterator, Protocol
 
 READ_SIZE = 65536
 _MAX_LINE = 65536  # http.client's own limit for a chunk-size or trailer line
-_HEX = re.compile(rb"[0-9A-Fa-f]{1,16}")
 
 # Decoder states besides "n > 0 bytes of chunk data are next".
-_CRLF = 0          # the CRLF that ends a chunk's data
-_SIZE_LINE = -1    # a chunk-size line (with optional extensions)
-_TRAILER = -2      # trailer lines, up to the empty line that ends the body
+_CRLF = 0             # the CRLF that ends a chunk's data
+_SIZE_LINE_NEXT = -1  # a chunk-size line (with optional extensions)
+_TRAILER = -2         # trailer lines, up to the empty line that ends the body
 
 
 class MalformedChunk(http.client.HTTPException):
@@ -32,11 +31,9 @@ class Reader(Protocol):
     def read1(self, size: int = ..., /) -> bytes: ...
 
 
-def _chunk_size(line: bytes) -> int:
-    size = line.split(b";", 1)[0].strip()
-    if not _HEX.fullmatch(size):
-        raise MalformedChunk(f"invalid chunk-size line {line[:40]!r}")
-    return int(size, 16)
+# A chunk-size line: hex digits, optional extensions (skipped), CRLF (a bare LF is accepted, as
+# http.client does).
+_SIZE_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
 class Dechunker:
@@ -45,14 +42,24 @@ class Dechunker:
 
     def __init__(self) -> None:
         self.done = False
-        self._state = _SIZE_LINE
+        self._state = _SIZE_LINE_NEXT
         self._pending = b""  # bytes that do not yet complete a line or a chunk's CRLF
 
     def feed(self, data: bytes) -> bytes:
         buffer = self._pending + data if self._pending else data
-        pos, out = 0, []
+        pos, end, out = 0, len(buffer), []
         while not self.done:
-            if self._state > 0:  # chunk data
+            if self._state == _SIZE_LINE_NEXT:
+                pos = self._size_line(buffer, pos)
+                if self._state == _SIZE_LINE_NEXT:
+                    break  # the line has not fully arrived
+                size = self._state
+                if 0 < size and pos + size + 2 <= end:  # the whole chunk is here: the common case
+                    self._check_crlf(buffer, pos + size)
+                    out.append(buffer[pos:pos + size])
+                    pos += size + 2
+                    self._state = _SIZE_LINE_NEXT
+            elif self._state > 0:  # the rest of a chunk's data
                 piece = buffer[pos:pos + self._state]
                 if not piece:
                     break
@@ -60,26 +67,45 @@ class Dechunker:
                 pos += len(piece)
                 self._state -= len(piece)
             elif self._state == _CRLF:
-                if len(buffer) - pos < 2:
+                if end - pos < 2:
                     break
-                if buffer[pos:pos + 2] != b"\r\n":
-                    raise MalformedChunk("chunk data is not followed by CRLF")
+                self._check_crlf(buffer, pos)
                 pos += 2
-                self._state = _SIZE_LINE
-            else:
-                end = buffer.find(b"\n", pos, pos + _MAX_LINE + 1)
-                if end < 0:
-                    if len(buffer) - pos > _MAX_LINE:
-                        raise MalformedChunk("chunk-size or trailer line too long")
+                self._state = _SIZE_LINE_NEXT
+            else:  # _TRAILER
+                line_end = self._line_end(buffer, pos)
+                if line_end < 0:
                     break
-                line, pos = buffer[pos:end + 1], end + 1
-                if self._state == _TRAILER:
-                    self.done = line in (b"\r\n", b"\n")
-                else:
-                    size = _chunk_size(line)
-                    self._state = size if size else _TRAILER
+                self.done = buffer[pos:line_end + 1] in (b"\r\n", b"\n")
+                pos = line_end + 1
         self._pending = buffer[pos:]
         return b"".join(out)
+
+    def _size_line(self, buffer: bytes, pos: int) -> int:
+        """Parse the chunk-size line at `pos` into `_state` (size, or `_TRAILER` for the last
+        chunk); returns where the next bytes start (`pos` itself while the line is incomplete)."""
+        match = _SIZE_LINE.match(buffer, pos)
+        if match is None:
+            line_end = self._line_end(buffer, pos)
+            if line_end < 0:
+                return pos
+            raise MalformedChunk(f"invalid chunk-size line {buffer[pos:line_end + 1][:40]!r}")
+        size = int(match.group(1), 16)
+        self._state = size if size else _TRAILER
+        return match.end()
+
+    @staticmethod
+    def _line_end(buffer: bytes, pos: int) -> int:
+        """Where the line at `pos` ends (its LF), or -1 while it is incomplete."""
+        line_end = buffer.find(b"\n", pos, pos + _MAX_LINE + 1)
+        if line_end < 0 and len(buffer) - pos > _MAX_LINE:
+            raise MalformedChunk("chunk-size or trailer line too long")
+        return line_end
+
+    @staticmethod
+    def _check_crlf(buffer: bytes, pos: int) -> None:
+        if buffer[pos:pos + 2] != b"\r\n":
+            raise MalformedChunk("chunk data is not followed by CRLF")
 
 
 def dechunked(reader: Reader) -> Iterator[bytes]:

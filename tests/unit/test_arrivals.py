@@ -60,6 +60,20 @@ def test_chunk_extensions_uppercase_hex_and_trailers_are_understood():
     assert decoder.done
 
 
+def test_a_one_letter_trailer_line_is_not_the_end():
+    decoder = Dechunker()
+    decoder.feed(b"3\r\nabc\r\n0\r\nX\n")
+    assert not decoder.done
+    decoder.feed(b"\n")
+    assert decoder.done
+
+
+def test_bare_lf_line_ends_and_blanks_around_the_size_are_tolerated_like_http_client():
+    decoder = Dechunker()
+    assert decoder.feed(b" 3 ;x\nabc\r\n0\n\n") == b"abc"
+    assert decoder.done
+
+
 def test_the_decoder_stops_at_the_end_of_the_body():
     decoder = Dechunker()
     assert decoder.feed(chunked(b"last") + b"HTTP/1.1 200 OK\r\n") == b"last"
