@@ -154,6 +154,35 @@ class ChatStream:
         self._response.close()
 
 
+_MAX_CACHED_POOLS = 16
+
+
+class _UpstreamAdapter(HTTPAdapter):
+    """requests' adapter, looking each URL's connection pool up once.
+
+    requests resolves the pool on every send (parses the URL, selects the proxy, builds a pool key
+    of some thirty fields and looks it up under a lock): about 2 % of a streamed request. This
+    client only calls one upstream with fixed TLS and proxy settings, so the few URLs it uses keep
+    their pool until the adapter is closed."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pools: dict[tuple, Any] = {}
+
+    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
+        key = (request.url, verify, cert, tuple(sorted((proxies or {}).items())))
+        pool = self._pools.get(key)
+        if pool is None:
+            pool = super().get_connection_with_tls_context(request, verify, proxies=proxies, cert=cert)
+            if len(self._pools) < _MAX_CACHED_POOLS:
+                self._pools[key] = pool
+        return pool
+
+    def close(self) -> None:
+        self._pools.clear()
+        super().close()
+
+
 class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.base = settings.llm_api_base
@@ -163,7 +192,7 @@ class UpstreamClient:
         # One retry for connections that fail before the request is sent (e.g. a pooled connection
         # the upstream closed while idle); a request the upstream has received is never resent.
         retry = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
-        self.adapter = HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
+        self.adapter = _UpstreamAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
         self.session.mount("http://", self.adapter)
         self.session.mount("https://", self.adapter)
         self.session.headers["Content-Type"] = "application/json"

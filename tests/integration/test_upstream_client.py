@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from requests.adapters import HTTPAdapter
 
 from gateway.config import Settings
 from gateway.errors import APIError
@@ -71,6 +72,27 @@ def test_a_keep_alive_comment_is_not_a_next_event(client, upstream):
     pairs = lookahead(client.open_chat_stream(BODY))
     content = [more for has_content, more in pairs if has_content]
     assert content == [False, False, False]
+
+
+def test_the_connection_pool_is_looked_up_once_per_url(client, upstream, monkeypatch):
+    lookups = []
+    real = HTTPAdapter.get_connection_with_tls_context
+    monkeypatch.setattr(HTTPAdapter, "get_connection_with_tls_context",
+                        lambda self, *args, **kwargs: lookups.append(args[0].url) or real(self, *args, **kwargs))
+    for _ in range(3):
+        upstream.enqueue(fake.text("x y", pieces=["x ", "y"]))
+        assert content_of(client.open_chat_stream(BODY)) == "x y"
+    assert len(lookups) == 1
+    assert upstream.connections_accepted == 1
+
+
+def test_closing_the_adapter_forgets_its_pools(client, upstream):
+    upstream.enqueue(fake.text("x y", pieces=["x ", "y"]))
+    assert content_of(client.open_chat_stream(BODY)) == "x y"
+    client.adapter.close()
+    upstream.enqueue(fake.text("a b", pieces=["a ", "b"]))
+    assert content_of(client.open_chat_stream(BODY)) == "a b"
+    assert upstream.connections_accepted == 2  # a new pool, so a new connection
 
 
 def test_a_reply_sent_whole_is_handed_on_as_arrived_together(client, upstream):
