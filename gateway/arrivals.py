@@ -33,6 +33,7 @@ class Reader(Protocol):
 
 # A chunk-size line: hex digits, optional extensions (skipped), CRLF (a bare LF is accepted, as
 # http.client does).
+_NO_CRLF = "chunk data is not followed by CRLF"
 _SIZE_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
@@ -49,27 +50,34 @@ class Dechunker:
         buffer = self._pending + data if self._pending else data
         pos, end, out = 0, len(buffer), []
         while not self.done:
-            if self._state == _SIZE_LINE_NEXT:
-                pos = self._size_line(buffer, pos)
-                if self._state == _SIZE_LINE_NEXT:
+            state = self._state
+            if state == _SIZE_LINE_NEXT:
+                match = _SIZE_LINE.match(buffer, pos)
+                if match is None:
+                    self._check_incomplete_line(buffer, pos)
                     break  # the line has not fully arrived
-                size = self._state
-                if 0 < size and pos + size + 2 <= end:  # the whole chunk is here: the common case
-                    self._check_crlf(buffer, pos + size)
+                size, pos = int(match.group(1), 16), match.end()
+                if not size:
+                    self._state = _TRAILER
+                elif pos + size + 2 <= end:  # the whole chunk is here: the common case
+                    if buffer[pos + size:pos + size + 2] != b"\r\n":
+                        raise MalformedChunk(_NO_CRLF)
                     out.append(buffer[pos:pos + size])
                     pos += size + 2
-                    self._state = _SIZE_LINE_NEXT
-            elif self._state > 0:  # the rest of a chunk's data
-                piece = buffer[pos:pos + self._state]
+                else:
+                    self._state = size
+            elif state > 0:  # the rest of a chunk's data
+                piece = buffer[pos:pos + state]
                 if not piece:
                     break
                 out.append(piece)
                 pos += len(piece)
-                self._state -= len(piece)
-            elif self._state == _CRLF:
+                self._state = state - len(piece)
+            elif state == _CRLF:
                 if end - pos < 2:
                     break
-                self._check_crlf(buffer, pos)
+                if buffer[pos:pos + 2] != b"\r\n":
+                    raise MalformedChunk(_NO_CRLF)
                 pos += 2
                 self._state = _SIZE_LINE_NEXT
             else:  # _TRAILER
@@ -81,18 +89,11 @@ class Dechunker:
         self._pending = buffer[pos:]
         return b"".join(out)
 
-    def _size_line(self, buffer: bytes, pos: int) -> int:
-        """Parse the chunk-size line at `pos` into `_state` (size, or `_TRAILER` for the last
-        chunk); returns where the next bytes start (`pos` itself while the line is incomplete)."""
-        match = _SIZE_LINE.match(buffer, pos)
-        if match is None:
-            line_end = self._line_end(buffer, pos)
-            if line_end < 0:
-                return pos
+    def _check_incomplete_line(self, buffer: bytes, pos: int) -> None:
+        """The chunk-size line at `pos` did not parse: fine while it is incomplete, else malformed."""
+        line_end = self._line_end(buffer, pos)
+        if line_end >= 0:
             raise MalformedChunk(f"invalid chunk-size line {buffer[pos:line_end + 1][:40]!r}")
-        size = int(match.group(1), 16)
-        self._state = size if size else _TRAILER
-        return match.end()
 
     @staticmethod
     def _line_end(buffer: bytes, pos: int) -> int:
@@ -101,11 +102,6 @@ class Dechunker:
         if line_end < 0 and len(buffer) - pos > _MAX_LINE:
             raise MalformedChunk("chunk-size or trailer line too long")
         return line_end
-
-    @staticmethod
-    def _check_crlf(buffer: bytes, pos: int) -> None:
-        if buffer[pos:pos + 2] != b"\r\n":
-            raise MalformedChunk("chunk data is not followed by CRLF")
 
 
 def dechunked(reader: Reader) -> Iterator[bytes]:
