@@ -8,12 +8,16 @@ from peewee import AutoField, BooleanField, CharField, IntegerField, Model, Text
 from storage.db import db
 
 
+# One encoder for every value (json.dumps with options builds a new encoder per call).
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
 class JSONText(TextField):
     """JSON kept as text: key order survives (PostgreSQL's JSONB re-sorts keys) and U+0000 is
     stored escaped (JSONB rejects it), so an item reads back exactly as the client sent it."""
 
     def db_value(self, value):
-        return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+        return None if value is None else _compact(value)
 
     def python_value(self, value):
         return None if value is None else json.loads(value)

@@ -18,6 +18,9 @@ from typing import Any
 from gateway.errors import invalid_request
 from gateway.tools import ToolMap
 
+# One encoder for all compact JSON here (json.dumps with options builds a new encoder per call).
+_compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
 TEXT_PARTS = ("input_text", "output_text", "text")
 _EFFORT_UPSTREAM = {"none": None, "minimal": "low", "low": "low", "medium": "medium",
                     "high": "high", "xhigh": "high", "max": "high"}
@@ -239,7 +242,7 @@ def build_chat_request(request: dict[str, Any], items: list[dict[str, Any]], too
 
 def encode_messages(messages: list[dict[str, Any]]) -> str:
     """Chat messages as comma-joined JSON objects: the unit stored as a response's fragment."""
-    return ",".join(json.dumps(m, ensure_ascii=False, separators=(",", ":")) for m in messages)
+    return ",".join(map(_compact, messages))
 
 
 def join_fragments(*fragments: str) -> str:
@@ -252,7 +255,6 @@ def encode_chat_request(payload: dict[str, Any], history: str = "", history_inde
     messages = payload["messages"]
     head = encode_messages(messages[:history_index])
     tail = encode_messages(messages[history_index:])
-    rest = json.dumps({k: v for k, v in payload.items() if k != "messages"}, ensure_ascii=False,
-                      separators=(",", ":"))
+    rest = _compact({k: v for k, v in payload.items() if k != "messages"})
     body = '{"messages":[' + join_fragments(head, history, tail) + "]" + ("," + rest[1:] if rest != "{}" else "}")
     return body.encode("utf-8")
