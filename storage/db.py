@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import weakref
 from contextlib import contextmanager
 from typing import Iterator
 from urllib.parse import parse_qs, unquote, urlparse
@@ -41,20 +42,36 @@ class GatewaySqliteDatabase(PooledSqliteDatabase):
     def __init__(self, path: str, **kwargs) -> None:
         super().__init__(path, **kwargs)
         self._writer: SqliteDatabase | None = None
-        self._writer_pid = 0
+        _SQLITE_DATABASES.add(self)
 
     def writer(self) -> SqliteDatabase:
-        """This process's write connection; a forked worker opens its own, never the parent's."""
-        if self._writer is None or self._writer_pid != os.getpid():
+        """This process's write connection, opened on first use."""
+        if self._writer is None:
             self._writer = SqliteDatabase(self.database, pragmas=SQLITE_PRAGMAS, timeout=30,
                                           thread_safe=False, check_same_thread=False)
-            self._writer_pid = os.getpid()
         return self._writer
+
+    def forget_writer(self) -> None:
+        """In a forked child: drop the parent's writer unclosed (SQLite connections must not cross a
+        fork; closing it could checkpoint and remove the WAL file the parent still uses). The
+        child opens its own on first use."""
+        self._writer = None
 
     def close_all(self) -> None:
         super().close_all()
-        if self._writer is not None and self._writer_pid == os.getpid():
+        if self._writer is not None:
             self._writer.close()
+
+
+_SQLITE_DATABASES: weakref.WeakSet[GatewaySqliteDatabase] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for database in list(_SQLITE_DATABASES):
+        database.forget_writer()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def connect_database(url: str, max_connections: int = 64) -> Database:
