@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.errors import APIError
-from gateway.upstream import ChatStream
+from gateway.upstream import ChatStream, parse_chunk
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
@@ -159,3 +159,20 @@ def test_nothing_arrived_answers_at_once_and_leaves_the_socket_blocking(upstream
     assert upstream.client.gettimeout() == 5.0
     upstream.send(chunk(event("a")) + END)
     assert texts_and_flags(stream) == [("a", True)]
+
+
+# -- parse_chunk: json.loads, faster for the common case ------------------------------------------
+
+@pytest.mark.parametrize("text", ['{"a":[1,2.5,"x",null,true]}', ' {"a":1}', '{"a":1}\n', "[1]", '"s"', "12",
+                                  '{"a":"\\u00e9\\ud83d\\ude00"}', "NaN"])
+def test_parse_chunk_reads_what_json_loads_reads(text):
+    assert json.dumps(parse_chunk(text)) == json.dumps(json.loads(text))  # NaN != NaN, its JSON is equal
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"a":1} x', '{"a":1}{"b":2}', "data: {}", "[DONE]"])
+def test_parse_chunk_fails_like_json_loads(text):
+    with pytest.raises(json.JSONDecodeError) as ours:
+        parse_chunk(text)
+    with pytest.raises(json.JSONDecodeError) as theirs:
+        json.loads(text)
+    assert str(ours.value) == str(theirs.value)
