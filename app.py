@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, g, request
+from flask import Flask, request
 
 from gateway.api import conversations, errors, health, models, responses, ws
 from gateway.auth import require_api_key
@@ -32,15 +32,13 @@ def create_app(settings: Settings | None = None) -> Flask:
         app.register_blueprint(blueprint)
     app.register_blueprint(ws.bp if settings.ws_enabled else ws.disabled_bp)
     errors.register_error_handlers(app)
-    app.before_request(require_api_key)
-
-    @app.before_request
-    def _request_id() -> None:
-        g.request_id = request.headers.get("x-request-id") or new_id("req")
+    if settings.api_keys:  # without keys there is nothing to check on each request
+        app.before_request(require_api_key)
 
     @app.after_request
     def _echo_request_id(response):
-        response.headers["x-request-id"] = g.get("request_id") or new_id("req")
+        """Every response carries `x-request-id`: the client's own, or one minted here."""
+        response.headers["x-request-id"] = request.headers.get("x-request-id") or new_id("req")
         return response
 
     return app

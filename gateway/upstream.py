@@ -251,7 +251,8 @@ class UpstreamClient:
         """POST the chat request (encoded body or payload); returns once the upstream answered 200."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
         prepared = self._chat_template.copy()
-        prepared.prepare_body(data, None)
+        prepared.body = data  # what prepare_body would set for bytes, without its generic probing
+        prepared.headers["Content-Length"] = str(len(data))
         try:
             resp = self.adapter.send(prepared, stream=True, timeout=self.timeout, verify=self.verify,
                                      cert=self.cert, proxies=self.proxies)

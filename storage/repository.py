@@ -5,6 +5,7 @@ one recursive CTE that returns every ancestor's `chat_fragment` in order), never
 """
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
@@ -96,8 +97,9 @@ _RESPONSE_COLUMNS = ("id", "tenant", "created_at", "status", "model", "previous_
 _ITEM_COLUMNS = ("item_id", "tenant", "response_id", "conversation_id", "kind", "position", "created_at", "data")
 
 
-def _insert_sql(table: str, columns: tuple[str, ...]) -> str:
-    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([db.param] * len(columns))})"
+@functools.lru_cache(maxsize=8)
+def _insert_sql(table: str, columns: tuple[str, ...], param: str) -> str:
+    return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))})"
 
 
 def _json(value: Any) -> str:
@@ -148,9 +150,9 @@ class Repository:
                  for kind, group in (("input", turn.input_items), ("output", response["output"]))
                  for position, item in enumerate(group)]
         with write_connection() as connection:
-            connection.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS), row)
+            connection.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS, db.param), row)
             if items:
-                connection.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS), items)
+                connection.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS, db.param), items)
 
     def _live(self, response_id: str):
         return (ResponseRecord.select().where((ResponseRecord.id == response_id)
