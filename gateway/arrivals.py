@@ -6,13 +6,15 @@ chunked body one HTTP chunk at a time and cannot say what else has arrived; aski
 after every chunk cost about a fifth of the upstream client's work. Here the body is read one
 arrival at a time instead (each read of the connection takes everything that is there), the
 HTTP/1.1 chunked framing is decoded from those bytes, and the SSE events each arrival completes
-are counted before sseclient parses them.
+are counted before sseclient parses them. Also here: spotting a complete event in raw bytes, and
+parsing an event's JSON payload.
 """
 from __future__ import annotations
 
 import http.client
+import json
 import re
-from typing import Iterable, Iterator, Protocol
+from typing import Any, Iterable, Iterator, Protocol
 
 READ_SIZE = 65536
 _MAX_LINE = 65536  # http.client's own limit for a chunk-size or trailer line
@@ -161,3 +163,28 @@ class ArrivalCounter:
     @property
     def more(self) -> bool:
         return self._waiting > 0
+
+
+_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # an SSE event ends with a blank line
+
+
+def holds_event(data: bytes) -> bool:
+    """Whether `data` holds the start of a `data:` field and, after it, the blank line ending it."""
+    start = data.find(b"data:")
+    return start >= 0 and any(data.find(end, start) >= 0 for end in _EVENT_ENDS)
+
+
+_scan_once = json.JSONDecoder().scan_once
+
+
+def parse_chunk(data: str) -> Any:
+    """`json.loads(data)`, with the common case (the value alone, no surrounding whitespace) read
+    by the decoder's C scanner directly: json.loads wraps it in two Python layers and two regex
+    matches, which cost more than parsing a chunk of a few hundred bytes."""
+    try:
+        value, end = _scan_once(data, 0)
+        if end == len(data):
+            return value
+    except StopIteration:
+        pass
+    return json.loads(data)  # whitespace around the value, more after it, or the error itself

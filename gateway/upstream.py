@@ -27,30 +27,7 @@ from gateway.errors import APIError, from_stream_error, from_upstream_status, se
 
 log = logging.getLogger(__name__)
 
-_EVENT_ENDS = (b"\n\n", b"\r\n\r\n", b"\r\r")  # an SSE event ends with a blank line
 _READ_ERRORS = (requests.RequestException, urllib3.exceptions.HTTPError, http.client.HTTPException, OSError)
-
-
-def _holds_event(data: bytes) -> bool:
-    """Whether `data` holds the start of a `data:` field and, after it, the blank line ending it."""
-    start = data.find(b"data:")
-    return start >= 0 and any(data.find(end, start) >= 0 for end in _EVENT_ENDS)
-
-
-_scan_once = json.JSONDecoder().scan_once
-
-
-def parse_chunk(data: str) -> Any:
-    """`json.loads(data)`, with the common case (the value alone, no surrounding whitespace) read
-    by the decoder's C scanner directly: json.loads wraps it in two Python layers and two regex
-    matches, which cost more than parsing a chunk of a few hundred bytes."""
-    try:
-        value, end = _scan_once(data, 0)
-        if end == len(data):
-            return value
-    except StopIteration:
-        pass
-    return json.loads(data)  # whitespace around the value, more after it, or the error itself
 
 
 def _connect_error(base: str, exc: Exception) -> APIError:
@@ -110,7 +87,7 @@ class ChatStream:
         timeout = sock.gettimeout()
         sock.settimeout(0.0)
         try:
-            return _holds_event(buffer.peek(1))
+            return arrivals.holds_event(buffer.peek(1))
         except OSError:
             return False
         finally:
@@ -128,7 +105,7 @@ class ChatStream:
                     self._finished = self._read_to_end(pieces)
                     return
                 try:
-                    chunk = parse_chunk(event.data)
+                    chunk = arrivals.parse_chunk(event.data)
                 except json.JSONDecodeError as exc:
                     raise server_error(502, "Upstream sent a malformed stream chunk.") from exc
                 if isinstance(chunk, dict) and "error" in chunk and "choices" not in chunk:

@@ -14,7 +14,8 @@ from types import SimpleNamespace
 import pytest
 
 from gateway.errors import APIError
-from gateway.upstream import ChatStream, parse_chunk
+from gateway.arrivals import parse_chunk
+from gateway.upstream import ChatStream
 
 HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n"
 
