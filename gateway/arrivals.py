@@ -17,6 +17,7 @@ import re
 from typing import Any, Iterable, Iterator, Protocol
 
 READ_SIZE = 65536
+_MAX_PARTIAL = 65536  # bytes of an incomplete event kept for counting it (ArrivalCounter)
 _MAX_LINE = 65536  # http.client's own limit for a chunk-size or trailer line
 
 # Decoder states besides "n > 0 bytes of chunk data are next".
@@ -145,7 +146,11 @@ def _complete_events(data: bytes) -> tuple[int, bytes]:
 
 class ArrivalCounter:
     """Counts the events of each arrival as it passes to the SSE parser, so that when the parser
-    hands an event out, `more` tells whether another one had already arrived behind it."""
+    hands an event out, `more` tells whether another one had already arrived behind it.
+
+    The start of an event still arriving is kept to count it once complete, up to
+    `_MAX_PARTIAL` bytes: a longer event is not counted (it is handed on alone), so an
+    event of megabytes arriving in many pieces costs linear time, not quadratic."""
 
     def __init__(self) -> None:
         self._waiting = 0
@@ -153,7 +158,8 @@ class ArrivalCounter:
 
     def track(self, pieces: Iterable[bytes]) -> Iterator[bytes]:
         for piece in pieces:
-            events, self._rest = _complete_events(self._rest + piece)
+            events, rest = _complete_events(self._rest + piece)
+            self._rest = rest if len(rest) <= _MAX_PARTIAL else b""
             self._waiting = max(self._waiting, 0) + events
             yield piece
 

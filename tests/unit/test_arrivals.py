@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.client
 import io
+import time
 
 import pytest
 from sseclient import SSEClient
@@ -174,3 +175,23 @@ def test_mixed_line_endings_hand_each_event_on_alone():
 
 def test_nothing_is_waiting_before_anything_arrived():
     assert not ArrivalCounter().more
+
+
+def test_a_huge_event_is_not_counted_so_nothing_is_ever_held_for_it():
+    huge = b"data: " + b"x" * 300_000 + b"\n\n"
+    pieces = [huge[i:i + 4096] for i in range(0, len(huge), 4096)]
+    pieces[-1] += b"data: a\n\n"
+    pieces.append(b"data: b\n\ndata: c\n\n")
+    # The uncounted huge event uses up the count of `a`, which came with its end: both are handed
+    # on at once (an undercount only costs a write, never holds an event back). The next arrival
+    # is counted exactly again.
+    assert [(len(data), more) for data, more in flags(*pieces)] == [(300_000, False), (1, False), (1, True), (1, False)]
+
+
+def test_a_huge_event_costs_linear_time():
+    huge = b"data: " + b"x" * 4_000_000 + b"\n\n"
+    counter = ArrivalCounter()
+    started = time.perf_counter()
+    for _ in counter.track(huge[i:i + 4096] for i in range(0, len(huge), 4096)):
+        pass
+    assert time.perf_counter() - started < 1.0  # quadratic re-splitting took minutes
