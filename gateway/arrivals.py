@@ -34,9 +34,9 @@ class Reader(Protocol):
     def read1(self, size: int = ..., /) -> bytes: ...
 
 
+_NO_CRLF = "chunk data is not followed by CRLF"
 # A chunk-size line: hex digits, optional extensions (skipped), CRLF (a bare LF is accepted, as
 # http.client does).
-_NO_CRLF = "chunk data is not followed by CRLF"
 _SIZE_LINE = re.compile(rb"[ \t]*([0-9A-Fa-f]{1,16})[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
@@ -149,8 +149,9 @@ class ArrivalCounter:
     hands an event out, `more` tells whether another one had already arrived behind it.
 
     The start of an event still arriving is kept to count it once complete, up to
-    `_MAX_PARTIAL` bytes: a longer event is not counted (it is handed on alone), so an
-    event of megabytes arriving in many pieces costs linear time, not quadratic."""
+    `_MAX_PARTIAL` bytes. A longer event is not counted, so an event of megabytes arriving in
+    many pieces costs linear time, not quadratic; an undercount only makes events leave in more
+    writes, it never holds one back."""
 
     def __init__(self) -> None:
         self._waiting = 0
