@@ -355,18 +355,17 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, tot
             f"| {len(p.errors)} | {_ms(p.pct('ttfd', .5))} | {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('ttfb', .5))} "
             f"| {_ms(p.pct('total', .5))} | {_ms(p.pct('total', .99))} | {p.rps:.0f} | {cpu} | {_other_cores(p)} |")
     lines.append("")
-    by = {(p.path, p.concurrency): p for p in phases}
-    d1, g1, d16, g16 = (by.get(k) for k in (("direct", 1), ("gateway", 1), ("direct", 16), ("gateway", 16)))
-    if d1 and g1 and d1.samples and g1.samples:
-        added = (g1.pct("ttfd", .5) - d1.pct("ttfd", .5)) * 1000
+    targets = target_results(phases)
+    if targets.get("added_ttfd_ms") is not None:
+        added = targets["added_ttfd_ms"]
         verdict = "**met**" if added <= 2.0 else "**missed**"
         lines.append(f"- Gateway added p50 TTFD at concurrency 1: **{added:+.2f} ms** "
                      f"(target ≤ 2 ms: {verdict}).")
-    if d16 and g16 and d16.samples and g16.samples:
-        share = 100 * g16.rps / d16.rps
+    if targets.get("share_pct") is not None:
+        share, by = targets["share_pct"], {(p.path, p.concurrency): p for p in phases}
         verdict = "**met**" if share >= 50 else "**missed**"
-        lines.append(f"- Gateway req/s at concurrency 16: **{g16.rps:.0f} vs {d16.rps:.0f} direct = {share:.0f}%** "
-                     f"(target ≥ 50%: {verdict}).")
+        lines.append(f"- Gateway req/s at concurrency 16: **{by['gateway', 16].rps:.0f} vs {by['direct', 16].rps:.0f} "
+                     f"direct = {share:.0f}%** (target ≥ 50%: {verdict}).")
     for p in phases:
         drops, retrans = int(p.cpu.get("ListenOverflows", 0)), int(p.cpu.get("TCPSynRetrans", 0))
         if drops or retrans:
@@ -376,6 +375,24 @@ def report(phases: list[Phase], args: argparse.Namespace, started: datetime, tot
         if p.errors:
             lines.append(f"- {p.path} c={p.concurrency}: {len(p.errors)} errors, first: `{p.errors[0]}`")
     return "\n".join(lines) + "\n"
+
+
+def target_results(phases: list[Phase]) -> dict[str, float | None]:
+    """The two numbers the targets are about: added p50 TTFD at c=1 (ms) and the gateway's share of
+    direct req/s at c=16 (%); None where a phase is missing or completed nothing."""
+    by = {(p.path, p.concurrency): p for p in phases if p.samples}
+    d1, g1, d16, g16 = (by.get(k) for k in (("direct", 1), ("gateway", 1), ("direct", 16), ("gateway", 16)))
+    return {"added_ttfd_ms": (g1.pct("ttfd", .5) - d1.pct("ttfd", .5)) * 1000 if d1 and g1 else None,
+            "share_pct": 100 * g16.rps / d16.rps if d16 and g16 and d16.rps else None}
+
+
+def summary(phases: list[Phase]) -> dict:
+    """What `--json` writes: the target numbers and each phase's main figures."""
+    return {"revision": _revision(), **target_results(phases),
+            "phases": [{"path": p.path, "concurrency": p.concurrency, "done": len(p.samples), "errors": len(p.errors),
+                        "ttfd_p50_ms": None if not p.samples else p.pct("ttfd", .5) * 1000, "rps": p.rps,
+                        "gateway_cpu_ms": p.cpu.get("gateway", 0.0) * 1000 / max(len(p.samples), 1)}
+                       for p in phases]}
 
 
 def _git(*args: str) -> str:
@@ -431,6 +448,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help='send "store": false (skips the gateway\'s storage write; default: the API default, true)')
     p.add_argument("--max-seconds", type=float, default=120.0, help="hard cap for the whole run (120)")
     p.add_argument("--write", action="store_true", help=f"rewrite the results section of {DOC.relative_to(ROOT)}")
+    p.add_argument("--json", metavar="PATH", help="also write the target numbers and phase figures as JSON")
     args = p.parse_args(argv)
     if min(args.requests_c1, args.requests_c16, args.tokens, args.rounds) < 1 or args.warmup < 0 \
             or args.max_seconds <= 0 or args.wait_quiet < 0:
@@ -500,6 +518,8 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     text = report(phases, args, started, time.perf_counter() - t_start, idle_load, interrupted)
     print(text)
+    if args.json:
+        Path(args.json).write_text(json.dumps(summary(phases), allow_nan=False))
     failed = any(len(p.samples) == 0 or len(p.errors) >= MAX_ERRORS for p in phases)
     if args.write and (interrupted or failed):
         print(f"not writing {DOC.relative_to(ROOT)}: the run is incomplete", file=sys.stderr)

@@ -1,0 +1,35 @@
+"""`bench.repeat`'s summary: medians, ranges and how many runs met each target."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+from bench.repeat import main, summarise
+
+STARTED = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
+
+
+def runs(*pairs):
+    return [{"revision": "abc1234", "added_ttfd_ms": ttfd, "share_pct": share} for ttfd, share in pairs]
+
+
+def test_the_summary_has_every_run_and_the_median_range_and_count_per_target():
+    text = summarise(runs((1.0, 48.0), (2.5, 51.0), (1.5, 50.0)), STARTED)
+    assert "| 2 | +2.50 ms | 51.0 % |" in text
+    assert "median +1.50 ms (range +1.00 to +2.50 ms); met in 2 of 3 runs" in text
+    assert "median 50.0 % (range 48.0 to 51.0 %); met in 2 of 3 runs" in text
+    assert "gateway code `abc1234`" in text
+
+
+def test_a_run_without_a_number_is_listed_but_not_counted():
+    text = summarise(runs((1.0, None), (3.0, 60.0)), STARTED)
+    assert "| 1 | +1.00 ms | – |" in text
+    assert "met in 1 of 1 runs" in text
+
+
+@pytest.mark.parametrize("argv", [["-n", "0"], ["--", "--write"], ["--", "--json", "x"]])
+def test_options_that_belong_to_this_command_are_refused(argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
