@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench._servers import ROOT
-from bench.stream_bench import DOC
+from bench._report import DOC
 
 BEGIN, END = "<!-- bench:repeat:begin -->", "<!-- bench:repeat:end -->"
 TTFD_LIMIT_MS, SHARE_FLOOR_PCT = 2.0, 50.0
