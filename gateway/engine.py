@@ -50,11 +50,17 @@ class Turn:
     def as_parent(self, version: int) -> ParentContext:
         """This turn as the parent of the next one (a connection-local cache entry)."""
         return ParentContext(
-            response=self.response, request={k: v for k, v in self.request.items() if k != "input"},
+            response=self.response, request=kept_request(self.request),
             loaded_tools=self.history.loaded_tools, depth=self.history.depth,
             fragments=[Fragment("history", self.history.prefix, version, self.history.depth - 1),
                        Fragment(self.response["id"], self.own_fragment, version, self.history.depth)],
             conversation_id=self.history.conversation_id)
+
+
+def kept_request(request: dict[str, Any]) -> dict[str, Any]:
+    """The request as kept with its response, for a continuation to inherit from: without the
+    input (stored as items) and without fields left unset."""
+    return {k: v for k, v in request.items() if v is not None and k != "input"}
 
 
 def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -207,7 +213,7 @@ class Engine:
                 self.repository.save_response(StoredTurn(
                     segment=join_fragments(*checkpoint[0], own) if checkpoint else None,
                     skip_parent=checkpoint[1] if checkpoint else None,
-                    response=response, request={k: v for k, v in request.items() if k != "input"},
+                    response=response, request=kept_request(request),
                     input_items=turn.input_items, chat_fragment=join_fragments(
                         turn.history.prefix if turn.history.conversation_id else "", own),
                     fragment_version=self.history.version, loaded_tools=turn.history.loaded_tools,
