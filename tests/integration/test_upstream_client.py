@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from requests.adapters import HTTPAdapter
@@ -104,12 +105,27 @@ def test_a_reply_sent_whole_is_handed_on_as_arrived_together(client, upstream):
     assert content.count(True) >= 5
 
 
+def test_nothing_arrived_yet_over_tls_is_no_answer_and_does_not_block(certificate, tls_upstream, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
+    client = UpstreamClient(Settings(llm_api_base=tls_upstream.base_url, skip_llm_ready_check=True))
+    tls_upstream.enqueue(fake.stall_after(0, 0.3, fake.text("a b", pieces=["a ", "b"])))  # head first
+    stream = client.open_chat_stream(BODY)
+    try:
+        started = time.monotonic()
+        assert stream.answer_waiting() is False
+        assert time.monotonic() - started < 0.2
+        assert content_of(stream) == "a b"
+    finally:
+        stream.close()
+
+
 def test_a_tls_upstream_streams_with_a_ca_from_the_environment(certificate, tls_upstream, monkeypatch):
     monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(certificate[0]))
     client = UpstreamClient(Settings(llm_api_base=tls_upstream.base_url, skip_llm_ready_check=True))
     tls_upstream.enqueue(fake.text("a b c", pieces=["a ", "b ", "c"]))
     stream = client.open_chat_stream(BODY)
     assert tls_upstream.wait_for_streams_sent(1)
+    assert stream.answer_waiting() in (True, False)  # TLS: looks without raising or blocking
     pairs = lookahead(stream)
     assert [has_content for has_content, _ in pairs].count(True) == 3
     tls_upstream.enqueue(fake.text("x y", pieces=["x ", "y"], delay_s=0.05))
