@@ -122,10 +122,11 @@ def _cpu_model() -> str:
         return platform.machine()
 
 
-def write_doc(text: str) -> None:
+def write_doc(text: str, begin: str = BEGIN, end: str = END) -> None:
+    """Replace what stands between the `begin` and `end` markers of docs/benchmarks.md."""
     doc = DOC.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise BenchError(f"{DOC} has no {BEGIN} … {END} section to rewrite")
-    head, rest = doc.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{text}{END}{tail}")
+    if begin not in doc or end not in doc:
+        raise BenchError(f"{DOC} has no {begin} … {end} section to rewrite")
+    head, rest = doc.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    DOC.write_text(f"{head}{begin}\n{text}{end}{tail}")

@@ -21,7 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from bench._servers import ROOT
-from bench._report import DOC
+from bench._report import DOC, write_doc
 
 BEGIN, END = "<!-- bench:repeat:begin -->", "<!-- bench:repeat:end -->"
 TTFD_LIMIT_MS, SHARE_FLOOR_PCT = 2.0, 50.0
@@ -58,14 +58,6 @@ def summarise(runs: list[dict], started: datetime) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_doc(text: str) -> None:
-    doc = DOC.read_text()
-    if BEGIN not in doc or END not in doc:
-        raise RuntimeError(f"{DOC} has no {BEGIN} … {END} section to rewrite")
-    head, rest = doc.split(BEGIN, 1)
-    DOC.write_text(f"{head}{BEGIN}\n{text}{END}{rest.split(END, 1)[1]}")
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.repeat", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -89,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
     text = summarise(runs, started)
     print(text)
     if args.write:
-        write_doc(text)
+        write_doc(text, BEGIN, END)
     return 0
 
 

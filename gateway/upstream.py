@@ -40,9 +40,10 @@ def _connect_error(base: str, exc: Exception) -> APIError:
 
 
 class ChatStream:
-    """An open upstream `chat/completions` stream, iterated as parsed chunk dicts.
+    """An open upstream `chat/completions` stream, read as parsed chunk dicts through
+    `with_lookahead()`.
 
-    Iteration raises `APIError` for a mid-stream error object, a dropped connection, a read
+    Reading raises `APIError` for a mid-stream error object, a dropped connection, a read
     timeout (stall) or a body that is not SSE JSON. `close()` is idempotent and must be called
     in a `finally` so the pooled connection is released even when the client went away.
     """
@@ -119,10 +120,6 @@ class ChatStream:
             if isinstance(exc, (requests.Timeout, urllib3.exceptions.TimeoutError)) or "timed out" in str(exc):
                 raise server_error(504, "Upstream model server stalled: no data within the read timeout.") from exc
             raise server_error(502, "Upstream model server closed the stream unexpectedly.") from exc
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for chunk, _ in self.with_lookahead():
-            yield chunk
 
     @staticmethod
     def _read_to_end(pieces: Iterator[bytes]) -> bool:

@@ -40,7 +40,7 @@ def text_of(chunk):
 
 def content_of(stream):
     try:
-        return "".join(text_of(c) for c in stream)
+        return "".join(text_of(c) for c, _ in stream.with_lookahead())
     finally:
         stream.close()
 

@@ -5,7 +5,8 @@ from datetime import datetime, timezone
 
 import pytest
 
-from bench.repeat import main, summarise
+import bench._report as report
+from bench.repeat import BEGIN, END, main, summarise
 
 STARTED = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
@@ -33,3 +34,20 @@ def test_options_that_belong_to_this_command_are_refused(argv):
     with pytest.raises(SystemExit) as exited:
         main(argv)
     assert exited.value.code == 2
+
+
+def test_write_doc_replaces_only_the_marked_section(tmp_path, monkeypatch):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text(f"intro\n{BEGIN}\nold runs\n{END}\nlog\n")
+    monkeypatch.setattr(report, "DOC", doc)
+    report.write_doc("new runs\n", BEGIN, END)
+    assert doc.read_text() == f"intro\n{BEGIN}\nnew runs\n{END}\nlog\n"
+
+
+def test_write_doc_refuses_a_document_without_the_markers(tmp_path, monkeypatch):
+    doc = tmp_path / "benchmarks.md"
+    doc.write_text("no markers here\n")
+    monkeypatch.setattr(report, "DOC", doc)
+    with pytest.raises(report.BenchError):
+        report.write_doc("results\n")
+    assert doc.read_text() == "no markers here\n"
