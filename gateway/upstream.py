@@ -1,9 +1,9 @@
 """The only code that talks HTTP to the model server.
 
-A shared `requests.Session` (connection pooling across gthread workers), timeouts from
-settings, SSE parsing with sseclient-py, and the mapping of every transport failure to an
-`APIError`: refused → 502, timeout → 504, HTTP errors by status, mid-stream errors, drops
-and stalls → `server_error`.
+A shared `requests.Session` (its adapter, gateway/transport.py, pools kept-alive connections
+across a worker's threads), timeouts from settings, SSE parsing with sseclient-py, and the mapping
+of every transport failure to an `APIError`: refused → 502, timeout → 504, HTTP errors by status,
+mid-stream errors, drops and stalls → `server_error`.
 """
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from typing import Any, Iterator
 
 import requests
 import urllib3.exceptions
-from requests.adapters import HTTPAdapter
+from requests.adapters import BaseAdapter, HTTPAdapter
 from urllib3.util.retry import Retry
 from sseclient import SSEClient
 
 from gateway import arrivals
 from gateway.config import Settings
 from gateway.errors import APIError, from_stream_error, from_upstream_status, server_error
+from gateway.transport import HTTPClientAdapter, needs_proxy
 
 log = logging.getLogger(__name__)
 
@@ -54,12 +55,13 @@ class ChatStream:
         self._finished = False
 
     def _http_response(self) -> Any:
-        """http.client's response under urllib3's, read directly when the body is not content-encoded:
-        urllib3 wraps every read in its own bookkeeping (decoder, counters, exception translation).
-        urllib3 keeps it private (`_fp`); if that moves, or the body is encoded, this is None and
-        reading goes through urllib3."""
+        """http.client's response, read directly when the body is not content-encoded. Under the
+        gateway's own adapter it is `raw.http_response`; under urllib3's (proxied upstreams) it is
+        private (`_fp`), which wraps every read in its own bookkeeping. If that moves, or the body
+        is encoded, this is None and reading goes through `raw`, which decodes."""
         encoding = self._response.headers.get("Content-Encoding", "identity").strip().lower()
-        source = getattr(self._response.raw, "_fp", None)
+        raw = self._response.raw
+        source = getattr(raw, "http_response", None) or getattr(raw, "_fp", None)
         return source if encoding == "identity" and hasattr(source, "read1") else None
 
     def _arrivals(self) -> Iterator[bytes]:
@@ -144,65 +146,12 @@ class ChatStream:
         self._response.close()
 
 
-_MAX_CACHED_URLS = 16
-
-
-class _UpstreamAdapter(HTTPAdapter):
-    """requests' adapter, resolving each URL's connection pool and request target once.
-
-    requests works both out on every send (parses the URL, selects the proxy, builds a pool key of
-    some thirty fields and looks it up under a lock): about 3 % of a streamed request. This client
-    only calls one upstream with fixed TLS and proxy settings, so the few URLs it uses keep what
-    was resolved for them until the adapter is closed."""
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._pools: dict[tuple, Any] = {}
-        self._targets: dict[tuple, str] = {}
-
-    @staticmethod
-    def _remember(cache: dict, key: tuple, value: Any) -> Any:
-        if len(cache) < _MAX_CACHED_URLS:
-            cache[key] = value
-        return value
-
-    def get_connection_with_tls_context(self, request, verify, proxies=None, cert=None):
-        key = (request.url, verify, cert, _proxies_key(proxies))
-        pool = self._pools.get(key)
-        if pool is None:
-            pool = self._remember(self._pools, key, super().get_connection_with_tls_context(
-                request, verify, proxies=proxies, cert=cert))
-        return pool
-
-    def request_url(self, request, proxies):
-        key = (request.url, _proxies_key(proxies))
-        target = self._targets.get(key)
-        if target is None:
-            target = self._remember(self._targets, key, super().request_url(request, proxies))
-        return target
-
-    def close(self) -> None:
-        self._pools.clear()
-        self._targets.clear()
-        super().close()
-
-
-def _proxies_key(proxies: dict[str, str] | None) -> tuple:
-    return tuple(sorted((proxies or {}).items()))
-
-
 class UpstreamClient:
     def __init__(self, settings: Settings) -> None:
         self.base = settings.llm_api_base
         self.root = self.base[: -len("/v1")]
         self.timeout = settings.upstream_timeout_s
         self.session = requests.Session()
-        # One retry for connections that fail before the request is sent (e.g. a pooled connection
-        # the upstream closed while idle); a request the upstream has received is never resent.
-        retry = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
-        self.adapter = _UpstreamAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
-        self.session.mount("http://", self.adapter)
-        self.session.mount("https://", self.adapter)
         self.session.headers["Content-Type"] = "application/json"
         if settings.llm_api_key:
             self.session.headers["Authorization"] = f"Bearer {settings.llm_api_key}"
@@ -213,20 +162,37 @@ class UpstreamClient:
         self.proxies, self.cert = env["proxies"], env["cert"]
         # A CA bundle only matters over TLS; requests stats its path on every call that gets one.
         self.verify = env["verify"] if self.base.startswith("https:") else True
-        # The chat POST is prepared once (URL parsing, header validation); each call copies it and
-        # sets only the body.
+        self.adapter = self._adapter()
+        self.session.mount("http://", self.adapter)
+        self.session.mount("https://", self.adapter)
+        # The chat POST is prepared once (URL parsing, header validation); each call sets only the
+        # body. The gateway's transport adds Content-Length itself, so its calls share the headers,
+        # which nothing changes afterwards; urllib3 would send the body chunked without it.
         self._chat_template = requests.PreparedRequest()
         self._chat_template.prepare(method="POST", url=f"{self.base}/chat/completions",
                                     headers=dict(self.session.headers))
+        self._chat_template.headers.pop("Content-Length", None)  # prepared without a body: "0"
         self._health_lock = threading.Lock()
         self._health_cache: tuple[float, bool] = (0.0, False)
+
+    def _adapter(self) -> BaseAdapter:
+        """http.client directly (gateway/transport.py), or requests' urllib3 adapter when the upstream
+        is reached through a proxy. There, one retry covers connections that fail before the
+        request is sent; a request the upstream has received is never resent."""
+        if not needs_proxy(self.base, self.proxies):
+            return HTTPClientAdapter(pool_maxsize=256)
+        retry = Retry(total=1, connect=1, read=0, redirect=0, status=0, other=0)
+        return HTTPAdapter(pool_connections=4, pool_maxsize=256, max_retries=retry)
 
     def open_chat_stream(self, body: bytes | dict[str, Any]) -> ChatStream:
         """POST the chat request (encoded body or payload); returns once the upstream answered 200."""
         data = body if isinstance(body, bytes) else json.dumps(body).encode("utf-8")
-        prepared = self._chat_template.copy()
-        prepared.body = data  # what prepare_body would set for bytes, without its generic probing
-        prepared.headers["Content-Length"] = str(len(data))
+        prepared = requests.PreparedRequest()
+        prepared.method, prepared.url = "POST", self._chat_template.url
+        prepared.headers, prepared.body = self._chat_template.headers, data
+        if not isinstance(self.adapter, HTTPClientAdapter):
+            prepared.headers = prepared.headers.copy()
+            prepared.headers["Content-Length"] = str(len(data))
         try:
             resp = self.adapter.send(prepared, stream=True, timeout=self.timeout, verify=self.verify,
                                      cert=self.cert, proxies=self.proxies)

@@ -22,6 +22,7 @@ import threading
 import time
 from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 from tests.fakes.scripts import (  # noqa: F401  (builders re-exported for tests)
     Script, auto_script, context_overflow, drop_after, error_body, http_error, length,
@@ -76,7 +77,7 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _dispatch(self, method: str) -> None:
         fake: FakeUpstream = self.server.fake
-        path = self.path.split("?", 1)[0]
+        path = urlsplit(self.path).path  # origin-form, or absolute-form as a forward proxy gets it
         started = time.perf_counter()
         raw = self._read_body()
         try:
@@ -84,7 +85,7 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             body = None
         headers = {k.lower(): v for k, v in self.headers.items()}
-        entry = {"method": method, "path": path, "headers": headers, "json": body}
+        entry = {"method": method, "path": path, "target": self.path, "headers": headers, "json": body}
         fake._record(entry)
         if (method, path) == ("GET", "/health"):
             self._send(fake.health_status, b"")

@@ -5,7 +5,6 @@ import json
 import time
 
 import pytest
-from requests.adapters import HTTPAdapter
 
 from gateway.config import Settings
 from gateway.errors import APIError
@@ -73,18 +72,6 @@ def test_a_keep_alive_comment_is_not_a_next_event(client, upstream):
     pairs = lookahead(client.open_chat_stream(BODY))
     content = [more for has_content, more in pairs if has_content]
     assert content == [False, False, False]
-
-
-def test_the_connection_pool_is_looked_up_once_per_url(client, upstream, monkeypatch):
-    lookups = []
-    real = HTTPAdapter.get_connection_with_tls_context
-    monkeypatch.setattr(HTTPAdapter, "get_connection_with_tls_context",
-                        lambda self, *args, **kwargs: lookups.append(args[0].url) or real(self, *args, **kwargs))
-    for _ in range(3):
-        upstream.enqueue(fake.text("x y", pieces=["x ", "y"]))
-        assert content_of(client.open_chat_stream(BODY)) == "x y"
-    assert len(lookups) == 1
-    assert upstream.connections_accepted == 1
 
 
 def test_closing_the_adapter_forgets_its_pools(client, upstream):

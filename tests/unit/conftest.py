@@ -12,6 +12,7 @@ from gateway.config import Settings
 
 UPSTREAM_BASE = "http://upstream.test"
 CHAT_URL = f"{UPSTREAM_BASE}/v1/chat/completions"
+ADAPTER_SEND = "gateway.transport.HTTPClientAdapter.send"
 
 
 @pytest.fixture
@@ -32,6 +33,7 @@ def client(make_app):
 
 @pytest.fixture
 def upstream():
-    """A `responses` mock of every `requests` call; unmatched calls fail the test."""
-    with responses.RequestsMock(assert_all_requests_are_fired=False) as mock:
+    """A `responses` mock of every upstream call (all go through the gateway's own requests
+    adapter); unmatched calls fail the test."""
+    with responses.RequestsMock(assert_all_requests_are_fired=False, target=ADAPTER_SEND) as mock:
         yield mock
