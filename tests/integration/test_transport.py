@@ -207,3 +207,31 @@ def test_no_proxy_keeps_the_direct_transport(monkeypatch):
     assert isinstance(client.adapter, HTTPClientAdapter)
     assert needs_proxy("http://10.0.0.1:8000/v1", {"http": "http://proxy:3128"})
     assert not needs_proxy("https://10.0.0.1:8000/v1", {"http": "http://proxy:3128"})
+
+
+def test_a_ca_bundle_that_will_not_load_is_the_tls_502_naming_the_setting(tmp_path, monkeypatch):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "missing.pem"))
+    client = client_for("https://127.0.0.1:9")  # the bundle is loaded before any connection
+    with pytest.raises(APIError) as raised:
+        client.open_chat_stream(BODY)
+    assert raised.value.status == 502
+    assert "REQUESTS_CA_BUNDLE" in raised.value.message
+
+
+def test_a_full_pool_closes_the_connection_it_cannot_keep(upstream):
+    adapter = HTTPClientAdapter(pool_maxsize=1)
+    request = requests.Request("POST", f"{upstream.base_url}/v1/chat/completions", data=BODY,
+                               headers={"Content-Type": "application/json"}).prepare()
+    upstream.enqueue(fake.text("one"), fake.text("two"))
+    first = adapter.send(request, stream=True, timeout=(5, 5))
+    second = adapter.send(request, stream=True, timeout=(5, 5))  # the first is still open
+    for response in (first, second):
+        assert b"[DONE]" in response.raw.read()
+        response.close()
+    assert first.raw.connection.sock is not None  # pooled
+    assert second.raw.connection.sock is None  # closed, not dropped from the pool unclosed
+    upstream.enqueue(fake.text("three"))
+    third = adapter.send(request, stream=True, timeout=(5, 5))
+    assert third.raw.connection is first.raw.connection
+    third.close()
+    assert upstream.connections_accepted == 2
