@@ -37,13 +37,14 @@ def content_of(stream) -> str:
 
 class ScriptedServer:
     """Answers each request with the next scripted reply (raw bytes, or None: read the request and
-    never answer), then does what the reply's `after` says: keep the connection, or close it."""
+    never answer), then does what the reply's `after` says: "keep" the connection, or "close" it."""
 
     def __init__(self, *replies: tuple[bytes | None, str]) -> None:
         self.replies = list(replies)
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{self.listener.getsockname()[1]}"
         self.connections = 0
+        self.closed = threading.Semaphore(0)  # released once per connection the server has closed
         self._stop = threading.Event()
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -57,6 +58,7 @@ class ScriptedServer:
             with conn:
                 while self.replies and self._answer(conn):
                     pass
+            self.closed.release()
 
     def _answer(self, conn: socket.socket) -> bool:
         """One request on `conn`; True when the connection stays open for the next."""
@@ -71,8 +73,6 @@ class ScriptedServer:
             self._stop.wait(10)
             return False
         conn.sendall(reply)
-        if after == "close-when-idle":
-            time.sleep(0.05)  # the client has read the reply and pooled the connection
         return after == "keep"
 
     def close(self) -> None:
@@ -132,10 +132,10 @@ def test_an_error_answer_is_read_whole_and_its_connection_reused(upstream):
 
 
 def test_a_connection_the_upstream_closed_while_idle_is_replaced_not_failed(scripted):
-    server = scripted((sse_reply("one"), "close-when-idle"), (sse_reply("two"), "keep"))
+    server = scripted((sse_reply("one"), "close"), (sse_reply("two"), "keep"))
     client = client_for(server.url)
     assert content_of(client.open_chat_stream(BODY)) == "one"
-    time.sleep(0.2)  # the server has closed the pooled connection meanwhile
+    assert server.closed.acquire(timeout=5)  # the server has closed the pooled connection meanwhile
     assert content_of(client.open_chat_stream(BODY)) == "two"
     assert server.connections == 2
 
