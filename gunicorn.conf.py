@@ -75,7 +75,7 @@ def on_starting(server):
         _refuse_address_in_use(server)
     if _settings.skip_llm_ready_check:
         return
-    from gateway.upstream import UpstreamClient
+    from gateway.upstream.client import UpstreamClient
 
     client = UpstreamClient(_settings)
     server.log.info("waiting up to %ss for upstream %s/health", _settings.llm_ready_timeout_s, client.root)

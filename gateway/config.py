@@ -11,6 +11,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
 
+# Which API the model server is called through: /v1/chat/completions or /v1/responses.
+UPSTREAM_APIS = ("chat", "responses")
+
+
 class SettingsError(ValueError):
     """A malformed environment variable; raised at start-up, never during a request."""
 
@@ -101,11 +105,14 @@ class Settings:
     ws_send_buffer_bytes: int = 4 * 1024 * 1024
     ws_send_timeout_s: float = 10.0
     ws_cache_size: int = 16
+    upstream_api: str = "chat"
 
     def __post_init__(self) -> None:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
         if self.reasoning_output not in ("text", "summary"):
             raise SettingsError("REASONING_OUTPUT must be 'text' or 'summary'")
+        if self.upstream_api not in UPSTREAM_APIS:
+            raise SettingsError(f"UPSTREAM_API must be 'chat' or 'responses', got {self.upstream_api!r}")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> "Settings":
@@ -133,6 +140,7 @@ class Settings:
             ws_send_buffer_bytes=_int(env, "WS_SEND_BUFFER_BYTES", defaults.ws_send_buffer_bytes),
             ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", defaults.ws_send_timeout_s),
             ws_cache_size=_int(env, "WS_CACHE_SIZE", defaults.ws_cache_size),
+            upstream_api=(env.get("UPSTREAM_API") or defaults.upstream_api).strip().lower(),
         )
 
     def upstream_model(self, client_model: str) -> str:

@@ -1,16 +1,22 @@
-"""Runs one Responses turn. Knows nothing about HTTP, SSE or WebSocket.
+"""Runs one Responses turn. Knows nothing about HTTP, SSE or WebSocket, and only through
+`UpstreamKind` which upstream API is behind it.
 
 `prepare()` validates, resolves history and translates (raising an `APIError` before anything is
 streamed), `stream()` yields the turn's events and always ends with exactly one terminal event,
-and `complete()` runs the same stream for non-streaming clients. Every transport uses these, so
+and `complete()` gives non-streaming clients the final Response. Every transport uses these, so
 SSE, JSON and WebSocket behave identically. A stored response is written before its terminal
 event is produced, also when it failed, and also when the client went away mid-stream.
+
+With a Responses upstream, a request that needs nothing from the gateway (see `proxied`) takes
+the stateless proxy path: its body is forwarded almost as sent and the upstream's events are
+relayed with only their quirks fixed (gateway/translate/relay.py).
 """
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Mapping
 
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
@@ -19,10 +25,12 @@ from gateway.history import History, HistoryResolver, ParentCache
 from gateway.ids import new_id
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
+from gateway.translate.inputs import join_fragments, normalize_input
+from gateway.translate.relay import Relay, normalize_response
 from gateway.translate.resource import new_response
-from gateway.translate.to_upstream import (build_chat_request, build_messages, encode_chat_request,
-                                           encode_messages, join_fragments, normalize_input)
-from gateway.upstream import UpstreamClient
+from gateway.upstream import failures
+from gateway.upstream.client import UpstreamClient, forwardable
+from gateway.upstream.kinds import KINDS, RESPONSES
 from schemas import parse_create_request
 from storage.repository import Fragment, ParentContext, Repository, StoredTurn
 
@@ -30,7 +38,8 @@ log = logging.getLogger(__name__)
 _ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
               "function_call": "fc", "reasoning": "rs"}
 _INHERITED = ("tools", "tool_choice")
-_MAX_BATCH = 64  # events per write when upstream chunks arrive faster than they are relayed
+# Item types a Responses upstream takes as they are (the proxy path forwards nothing else).
+_NATIVE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
 
 
 @dataclass
@@ -38,23 +47,17 @@ class Turn:
     """Everything one response needs, computed before the first byte is sent."""
 
     request: dict[str, Any]
-    input_items: list[dict[str, Any]]
+    input_items: list[dict[str, Any]]          # as stored and listed (every item has an id)
+    upstream_items: list[dict[str, Any]]       # as translated (replayed reasoning opened)
     tool_map: ToolMap
     history: History
     body: bytes
     input_fragment: str
     response: dict[str, Any]
+    proxy: bool = False
+    forward_headers: dict[str, str] = field(default_factory=dict)
     error: APIError | None = None
-    own_fragment: str = ""
-
-    def as_parent(self, version: int) -> ParentContext:
-        """This turn as the parent of the next one (a connection-local cache entry)."""
-        return ParentContext(
-            response=self.response, request=kept_request(self.request),
-            loaded_tools=self.history.loaded_tools, depth=self.history.depth,
-            fragments=[Fragment("history", self.history.prefix, version, self.history.depth - 1),
-                       Fragment(self.response["id"], self.own_fragment, version, self.history.depth)],
-            conversation_id=self.history.conversation_id)
+    own_fragments: dict[str, str] = field(default_factory=dict)   # upstream kind → this turn's history
 
 
 def kept_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -80,21 +83,41 @@ def loaded_tools(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tools
 
 
+def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
+    """Whether a Responses upstream can serve the request alone: nothing stored or continued, only
+    function tools, and only items it knows (no sealed reasoning, references or Codex shapes)."""
+    return (not request["store"] and not request.get("previous_response_id") and request.get("conversation") is None
+            and request.get("generate") is not False
+            and all(tool.get("type") == "function" for tool in request.get("tools") or [])
+            and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
+
+
 class Engine:
-    def __init__(self, settings: Settings, upstream: UpstreamClient, repository: Repository,
+    def __init__(self, settings: Settings, client: UpstreamClient, repository: Repository,
                  cipher: ReasoningCipher) -> None:
         self.settings = settings
-        self.upstream = upstream
+        self.client = client
         self.repository = repository
         self.cipher = cipher
-        self.history = HistoryResolver(repository, settings.reasoning_replay)
+        self.kind = KINDS[settings.upstream_api]
+        self.history = HistoryResolver(repository, self.kind, settings.reasoning_replay)
 
-    def prepare(self, body: Any, cache: ParentCache | None = None) -> Turn:
-        """Validate and translate; `cache` holds a WebSocket connection's recent responses."""
+    def prepare(self, body: Any, cache: ParentCache | None = None,
+                headers: Mapping[str, str] | None = None) -> Turn:
+        """Validate and translate; `cache` holds a WebSocket connection's recent responses, `headers`
+        are the client's (passed on by the proxy path only)."""
         request = parse_create_request(body)
         if request["background"]:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
         items = with_ids(normalize_input(request["input"]))
+        model = self.settings.upstream_model(request["model"])
+        if self.kind is RESPONSES and cache is None and proxied(request, items):
+            if not items and not request.get("instructions"):
+                raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
+            return Turn(request=request, input_items=items, upstream_items=items, tool_map=ToolMap(),
+                        history=History(), body=json.dumps({**body, "model": model}).encode("utf-8"),
+                        input_fragment="", response=new_response(request), proxy=True,
+                        forward_headers=forwardable(headers or {}))
         history = self.history.resolve(request, items, cache)
         if history.parent is not None:
             for key in _INHERITED:
@@ -102,42 +125,33 @@ class Engine:
                     request[key] = history.parent.request.get(key)
         history.loaded_tools += loaded_tools(items)
         tool_map = ToolMap.build(request["tools"], loaded=history.loaded_tools)
-        payload = build_chat_request(request, self.cipher.reveal(items), tool_map,
-                                     self.settings.upstream_model(request["model"]),
-                                     replay_reasoning=self.settings.reasoning_replay)
-        history_index = 1 if request.get("instructions") else 0
-        if not payload["messages"] and not history.prefix and request.get("generate") is not False:
+        revealed = self.cipher.reveal(items)
+        upstream = self.kind.build(request, revealed, tool_map, model, history.prefix, self.settings.reasoning_replay)
+        if (not upstream.input_fragment and not request.get("instructions") and not history.prefix
+                and request.get("generate") is not False):
             raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
         response = new_response(request)
         if history.conversation_id:
             response["conversation"] = {"id": history.conversation_id}
-        return Turn(request=request, input_items=items, tool_map=tool_map, history=history,
-                    body=encode_chat_request(payload, history.prefix, history_index),
-                    input_fragment=encode_messages(payload["messages"][history_index:]), response=response)
+        return Turn(request=request, input_items=items, upstream_items=revealed, tool_map=tool_map, history=history,
+                    body=upstream.body, input_fragment=upstream.input_fragment, response=response)
 
+    # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
-        """The turn's events; upstream failures become `response.failed`, never an exception."""
-        batches = self.stream_batches(turn)
-        try:
-            for batch in batches:
-                yield from batch
-        finally:
-            batches.close()
+        """The turn's events, one at a time as the upstream produces them; upstream failures become
+        `response.failed`, never an exception.
 
-    def stream_batches(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
-        """The same events in batches, one write each for SSE (see `_run_upstream` for the grouping).
-
-        The upstream request is sent before the first events are handed out, so the model starts
-        while the client receives `response.created`; when the model has already answered by
-        then, `response.created` travels with the first delta instead."""
+        The upstream request is sent before `response.created` is handed out, so the model starts
+        while the client receives the first events."""
+        if turn.proxy:
+            yield from self._relay(turn)
+            return
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         opening = builder.start()
-        upstream, error = self._open_upstream(turn)
+        upstream, error = self._open(turn)
         try:
-            if upstream is None or not upstream.answer_waiting():
-                yield opening  # the model is still thinking: tell the client the response exists
-                opening = []
-            closing = yield from self._run_upstream(turn, builder, upstream, error, opening)
+            yield from opening
+            closing = yield from self._run_upstream(turn, builder, upstream, error)
         except GeneratorExit:
             builder.fail(server_error(500, "The client disconnected before the response finished."))
             self._persist(turn, builder)
@@ -146,53 +160,67 @@ class Engine:
             if upstream is not None:
                 upstream.close()
         self._persist(turn, builder)
-        yield closing + [builder.terminal_event()]
+        yield from closing
+        yield builder.terminal_event()
 
     def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """`generate: false`: record the turn's input as a chainable response without inference."""
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         yield from builder.start()
-        closing = builder.complete_without_output()
+        closing = builder.complete()
         self._persist(turn, builder)
         yield from closing
         yield builder.terminal_event()
 
-    def _open_upstream(self, turn: Turn) -> tuple[Any, APIError | None]:
+    def _open(self, turn: Turn) -> tuple[Any, APIError | None]:
         try:
-            return self.upstream.open_chat_stream(turn.body), None
+            return self.client.open_stream(self.kind.path, turn.body), None
         except APIError as error:
             return None, error
 
-    def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None,
-                      pending: list[dict[str, Any]]):
-        """Yield batches of events as upstream chunks arrive; return the closing events (with any
-        not yet handed out), which end in `response.failed` when the upstream failed.
-
-        The first output events leave at once (time to first token), with anything still pending;
-        after that, the events of chunks that arrived together leave together (bounded in size),
-        and nothing ever waits on the network while holding events back."""
+    def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None):
+        """Yield each event as upstream output arrives; return the closing events, which end in
+        `response.failed` when the upstream failed."""
         try:
             if error is not None:
                 raise error
-            seen_output = False
-            for chunk, more in upstream.with_lookahead():
-                events = builder.feed(chunk)
-                pending += events
-                first_output = bool(events) and not seen_output
-                seen_output = seen_output or first_output
-                if pending and (first_output or not more or len(pending) >= _MAX_BATCH):
-                    yield pending
-                    pending = []
-            return pending + builder.finish()
+            decoder = self.kind.decoder(builder)
+            for payload in upstream.payloads():
+                yield from decoder.feed(payload)
+            return decoder.end()
         except APIError as error:
             log.warning("response %s failed: %s", turn.response["id"], error.message)
-            return pending + builder.fail(error)
+            return builder.fail(error)
         except Exception:  # a bug must still end the stream with a terminal event
             log.exception("response %s crashed", turn.response["id"])
-            return pending + builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
+            return builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
+
+    def _relay(self, turn: Turn) -> Iterator[dict[str, Any]]:
+        """The proxy path: the upstream's own events, numbered and with its quirks fixed."""
+        relay = Relay(turn.response, turn.request)
+        upstream = None
+        try:
+            upstream = self.client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
+            for payload in upstream.payloads():
+                yield from relay.feed(payload)
+            if not relay.ended:
+                yield from relay.fail(failures.ended_abnormally("no terminal event"))
+        except APIError as error:
+            log.warning("proxied response %s failed: %s", relay.response.get("id"), error.message)
+            yield from relay.fail(error) if upstream is not None else relay.start_failed(error)
+        except Exception:
+            log.exception("proxied response %s crashed", relay.response.get("id"))
+            yield from relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
+        finally:
+            if upstream is not None:
+                upstream.close()
+            turn.response, turn.error = relay.response, relay.error
 
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
+        if turn.proxy:
+            answer = self.client.post_json(RESPONSES.path, turn.body, turn.forward_headers)
+            return normalize_response(answer, turn.request)
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)
@@ -200,27 +228,63 @@ class Engine:
             raise turn.error
         return final
 
+    # -- state ---------------------------------------------------------------------------------
+    def _own_fragment(self, turn: Turn, kind: Any) -> str:
+        """This turn's input and output as `kind` stores history."""
+        replay = self.settings.reasoning_replay
+        fragment = turn.own_fragments.get(kind.name)
+        if fragment is None:
+            own_input = turn.input_fragment if kind is self.kind else kind.encode(turn.upstream_items, turn.tool_map, replay)
+            fragment = join_fragments(own_input, kind.encode(turn.response["output"], turn.tool_map, replay))
+            turn.own_fragments[kind.name] = fragment
+        return fragment
+
+    def as_parent(self, turn: Turn) -> ParentContext:
+        """The turn as the parent of the next one (a WebSocket connection's cache entry, which only
+        ever serves this process's upstream kind)."""
+        history, version, chat = turn.history, self.history.version, self.kind.name == "chat"
+
+        def fragment(response_id: str, text: str, depth: int) -> Fragment:
+            return Fragment(response_id, text if chat else None, version, depth, False, None if chat else text)
+
+        return ParentContext(
+            response=turn.response, request=kept_request(turn.request), loaded_tools=history.loaded_tools,
+            depth=history.depth, conversation_id=history.conversation_id,
+            fragments=[fragment("history", history.prefix, history.depth - 1),
+                       fragment(turn.response["id"], self._own_fragment(turn, self.kind), history.depth)])
+
+    def _stored_fragments(self, turn: Turn) -> dict[str, dict[str, str | None]]:
+        """For each upstream kind: the fragment to store (with a conversation's items before it) and
+        the checkpoint segment, where the turn is at a checkpoint and the levels above have one."""
+        history, replay = turn.history, self.settings.reasoning_replay
+        stored: dict[str, dict[str, str | None]] = {}
+        for kind in KINDS.values():
+            own = self._own_fragment(turn, kind)
+            before, segment = "", None
+            if history.conversation_id:
+                before = history.prefix if kind is self.kind else kind.encode(history.conversation_items, ToolMap(), replay)
+            if history.checkpoint:
+                texts = [level.for_kind(kind.name) for level in history.checkpoint[0]]
+                segment = join_fragments(*texts, own) if None not in texts else None
+            stored[kind.name] = {"fragment": join_fragments(before, own), "segment": segment}
+        return stored
+
     def _persist(self, turn: Turn, builder: EventBuilder) -> None:
         """Record the response (store) and extend its conversation before the terminal event."""
         turn.error = builder.error
-        request, response = turn.request, turn.response
+        request, response, history = turn.request, turn.response, turn.history
         try:
-            own = join_fragments(turn.input_fragment, encode_messages(
-                build_messages(response["output"], None, turn.tool_map, self.settings.reasoning_replay)))
-            turn.own_fragment = own
-            checkpoint = turn.history.checkpoint
             if request["store"]:
+                stored = self._stored_fragments(turn)
                 self.repository.save_response(StoredTurn(
-                    segment=join_fragments(*checkpoint[0], own) if checkpoint else None,
-                    skip_parent=checkpoint[1] if checkpoint else None,
-                    response=response, request=kept_request(request),
-                    input_items=turn.input_items, chat_fragment=join_fragments(
-                        turn.history.prefix if turn.history.conversation_id else "", own),
-                    fragment_version=self.history.version, loaded_tools=turn.history.loaded_tools,
-                    depth=turn.history.depth, conversation_id=turn.history.conversation_id))
-            elif turn.history.conversation_id:
-                self.repository.add_conversation_items(turn.history.conversation_id,
-                                                       turn.input_items + response["output"])
+                    response=response, request=kept_request(request), input_items=turn.input_items,
+                    chat_fragment=stored["chat"]["fragment"], segment=stored["chat"]["segment"],
+                    responses_fragment=stored["responses"]["fragment"], responses_segment=stored["responses"]["segment"],
+                    skip_parent=history.checkpoint[1] if history.checkpoint else None,
+                    fragment_version=self.history.version, loaded_tools=history.loaded_tools,
+                    depth=history.depth, conversation_id=history.conversation_id))
+            elif history.conversation_id:
+                self.repository.add_conversation_items(history.conversation_id, turn.input_items + response["output"])
         except Exception:
             log.exception("could not store response %s", response["id"])
             if builder.error is None:

@@ -1,8 +1,9 @@
 """What a turn continues from: a stored chain (`previous_response_id`) or a conversation.
 
-The upstream prefix is assembled from the stored chat fragments of the chain (one string join),
-falling back to re-translating the chain's items (one query) when a fragment was written by an
-older translator or with another `REASONING_REPLAY` setting.
+The upstream prefix is assembled from the chain's stored fragments for the configured upstream
+kind (one string join), falling back to re-translating the chain's items (one query) when a
+fragment was written by an older translator, with another `REASONING_REPLAY` setting, or before
+the gateway stored that kind's fragments.
 """
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from typing import Any
 
 from gateway.errors import APIError, invalid_request
 from gateway.tools import ToolMap
-from gateway.translate.to_upstream import build_messages, encode_messages, join_fragments
+from gateway.translate.inputs import join_fragments
+from gateway.upstream.kinds import UpstreamKind
 from storage.repository import Fragment, ParentContext, Repository
 
 # Bump when the item → chat message translation changes, so old fragments are re-translated.
@@ -28,12 +30,13 @@ def fragment_version(replay_reasoning: bool) -> int:
 
 @dataclass
 class History:
-    prefix: str = ""                                   # encoded chat messages before the new input
+    prefix: str = ""                                   # encoded upstream history before the new input
     parent: ParentContext | None = None
     conversation_id: str | None = None
+    conversation_items: list[dict[str, Any]] = field(default_factory=list)
     loaded_tools: list[dict[str, Any]] = field(default_factory=list)
     depth: int = 0
-    checkpoint: tuple[list[str], str | None] | None = None   # (earlier levels' fragments, skip parent)
+    checkpoint: tuple[list[Fragment], str | None] | None = None   # (earlier levels, skip parent)
 
 
 def _not_found(response_id: str) -> APIError:
@@ -60,7 +63,7 @@ def check_pending_calls(parent_output: list[dict[str, Any]], new_input: list[dic
             raise invalid_request(f"No tool output found for function call {item.get('call_id')}.", param="input")
 
 
-def _checkpoint(fragments: list[Fragment], depth: int) -> tuple[list[str], str | None] | None:
+def _checkpoint(fragments: list[Fragment], depth: int) -> tuple[list[Fragment], str | None] | None:
     """For a response at a checkpoint depth: the fragments of the CHECKPOINT_EVERY - 1 levels above
     it and the ancestor just before them, when the chain walk returned them one by one."""
     if (depth + 1) % CHECKPOINT_EVERY:
@@ -72,7 +75,7 @@ def _checkpoint(fragments: list[Fragment], depth: int) -> tuple[list[str], str |
     skip_parent = next((f.response_id for f in fragments if f.depth == low), None)
     if low >= 0 and skip_parent is None:
         return None
-    return [f.text for f in levels], skip_parent
+    return levels, skip_parent
 
 
 class ParentCache:
@@ -97,8 +100,9 @@ class ParentCache:
 
 
 class HistoryResolver:
-    def __init__(self, repository: Repository, replay_reasoning: bool) -> None:
+    def __init__(self, repository: Repository, kind: UpstreamKind, replay_reasoning: bool) -> None:
         self.repository = repository
+        self.kind = kind
         self.replay_reasoning = replay_reasoning
         self.version = fragment_version(replay_reasoning)
 
@@ -122,8 +126,9 @@ class HistoryResolver:
             raise _not_found(previous_id)
         check_pending_calls(parent.response.get("output") or [], new_input)
         depth = parent.depth + 1
-        if all(fragment.version == self.version for fragment in parent.fragments):
-            prefix = join_fragments(*(fragment.text for fragment in parent.fragments))
+        texts = [fragment.for_kind(self.kind.name) for fragment in parent.fragments]
+        if None not in texts and all(fragment.version == self.version for fragment in parent.fragments):
+            prefix = join_fragments(*texts)
             checkpoint = _checkpoint(parent.fragments, depth)
         else:
             prefix, checkpoint = self._retranslate(previous_id), None
@@ -133,13 +138,12 @@ class HistoryResolver:
     def _retranslate(self, previous_id: str) -> str:
         grouped = self.repository.chain_items(previous_id)
         tool_map = ToolMap()
-        return join_fragments(*(encode_messages(build_messages(items, None, tool_map, self.replay_reasoning))
-                                for items in grouped.values()))
+        return join_fragments(*(self.kind.encode(items, tool_map, self.replay_reasoning) for items in grouped.values()))
 
     def _from_conversation(self, conversation_id: str) -> History:
         items = self.repository.conversation_items(conversation_id)
         if items is None:
             raise APIError(404, f"Conversation with id '{conversation_id}' not found.", param="conversation",
                            code="not_found")
-        prefix = encode_messages(build_messages(items, None, ToolMap(), self.replay_reasoning))
-        return History(prefix=prefix, conversation_id=conversation_id)
+        prefix = self.kind.encode(items, ToolMap(), self.replay_reasoning)
+        return History(prefix=prefix, conversation_id=conversation_id, conversation_items=items)

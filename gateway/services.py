@@ -7,7 +7,7 @@ from gateway.catalog import load_overrides
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.engine import Engine
-from gateway.upstream import UpstreamClient
+from gateway.upstream.client import UpstreamClient
 from storage.db import connect_database, db
 from storage.migrations import migrate
 from storage.repository import Repository

@@ -34,8 +34,7 @@ def encode_event(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {event_json(event)}\n\n".encode("utf-8")
 
 
-def encode_stream(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
-    """One bytes object per batch: events that became ready together leave in one write (each
-    event whole), and nothing waits for later events."""
-    for batch in batches:
-        yield b"".join(encode_event(event) for event in batch)
+def encode_stream(events: Iterable[dict[str, Any]]) -> Iterator[bytes]:
+    """One bytes object, so one write, per event, as soon as it is there."""
+    for event in events:
+        yield encode_event(event)

@@ -151,7 +151,7 @@ class ResponsesSocket:
         finally:
             events.close()
         if turn.response["status"] != "failed":
-            self.cache.put(turn.response["id"], turn.as_parent(self.engine.history.version))
+            self.cache.put(turn.response["id"], self.engine.as_parent(turn))
 
     def _limit_reached(self) -> None:
         age = self.settings.ws_max_connection_age_s

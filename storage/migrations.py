@@ -29,14 +29,17 @@ def _v2_secrets(database) -> None:
     database.create_tables([SecretRecord], safe=True)
 
 
-def _v3_checkpoints(database) -> None:
+def _add_response_columns(database, *new: tuple[str, object]) -> None:
     migrator = SchemaMigrator.from_database(database)
     columns = {c.name for c in database.get_columns(ResponseRecord._meta.table_name)}
     steps = [migrator.add_column(ResponseRecord._meta.table_name, name, field)
-             for name, field in (("segment", TextField(null=True)), ("skip_parent", CharField(max_length=64, null=True)))
-             if name not in columns]
+             for name, field in new if name not in columns]
     if steps:
         schema_migrate(*steps)
+
+
+def _v3_checkpoints(database) -> None:
+    _add_response_columns(database, ("segment", TextField(null=True)), ("skip_parent", CharField(max_length=64, null=True)))
 
 
 # Every stored response writes its rows and each of their indexes, so an index nothing reads is
@@ -60,7 +63,12 @@ def _v4_lean_indexes(database) -> None:
         database.execute_sql(statement)
 
 
-MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes]
+def _v5_responses_fragments(database) -> None:
+    _add_response_columns(database, ("responses_fragment", TextField(null=True)),
+                          ("responses_segment", TextField(null=True)))
+
+
+MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes, _v5_responses_fragments]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -37,8 +37,9 @@ class SchemaVersion(BaseModel):
 
 class ResponseRecord(BaseModel):
     """One response. `chat_fragment` holds the upstream chat messages its own input and output
-    contribute (JSON objects joined by commas), so a chain's upstream prefix is one string join
-    of its ancestors' fragments, whatever its depth."""
+    contribute (JSON objects joined by commas), and `responses_fragment` the same turn as a
+    Responses upstream's input items, so a chain's upstream prefix is one string join of its
+    ancestors' fragments for either upstream kind, whatever its depth."""
 
     id = CharField(primary_key=True, max_length=64)
     tenant = CharField(max_length=64, default="default")
@@ -59,6 +60,10 @@ class ResponseRecord(BaseModel):
     # before them), so a chain walk reads about depth/CHECKPOINT_EVERY rows instead of depth.
     segment = TextField(null=True)
     skip_parent = CharField(max_length=64, null=True)
+    # Schema v5: the responses upstream's fragment and checkpoint segment; NULL in rows written
+    # before, which are then re-translated from their items when a chain is continued.
+    responses_fragment = TextField(null=True)
+    responses_segment = TextField(null=True)
 
     class Meta:
         table_name = "responses"

@@ -1,7 +1,7 @@
 """The only storage interface the engine and the transports see.
 
 Continuation is constant-cost in chain depth: `load_parent` is two queries (the parent row, then
-one recursive CTE that returns every ancestor's `chat_fragment` in order), never one per ancestor.
+one recursive CTE that returns every ancestor's fragments in order), never one per ancestor.
 """
 from __future__ import annotations
 
@@ -18,16 +18,18 @@ from storage.models import ConversationRecord, ItemRecord, ResponseRecord, Secre
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
 # where one exists, else the row's own fragment and its parent.
 _CHAIN_SQL = """
-WITH RECURSIVE chain(id, next_id, depth, text, version, is_segment) AS (
+WITH RECURSIVE chain(id, next_id, depth, text, version, is_segment, responses_text) AS (
     SELECT id, CASE WHEN segment IS NULL THEN previous_response_id ELSE skip_parent END, depth,
-           COALESCE(segment, chat_fragment), fragment_version, segment IS NOT NULL
+           COALESCE(segment, chat_fragment), fragment_version, segment IS NOT NULL,
+           CASE WHEN segment IS NULL THEN responses_fragment ELSE responses_segment END
     FROM responses WHERE id = {p}
     UNION ALL
     SELECT r.id, CASE WHEN r.segment IS NULL THEN r.previous_response_id ELSE r.skip_parent END, r.depth,
-           COALESCE(r.segment, r.chat_fragment), r.fragment_version, r.segment IS NOT NULL
+           COALESCE(r.segment, r.chat_fragment), r.fragment_version, r.segment IS NOT NULL,
+           CASE WHEN r.segment IS NULL THEN r.responses_fragment ELSE r.responses_segment END
     FROM chain c JOIN responses r ON r.id = c.next_id
 )
-SELECT id, text, version, depth, is_segment FROM chain ORDER BY depth
+SELECT id, text, version, depth, is_segment, responses_text FROM chain ORDER BY depth
 """
 _CHAIN_ITEMS_SQL = """
 WITH RECURSIVE chain(id, parent) AS (
@@ -43,13 +45,18 @@ ORDER BY r.depth, CASE i.kind WHEN 'input' THEN 0 ELSE 1 END, i.position
 
 
 class Fragment(NamedTuple):
-    """Encoded upstream messages of one response (or, for a checkpoint, of several levels)."""
+    """Encoded upstream history of one response (or, for a checkpoint, of several levels): `text`
+    as chat messages, `responses` as a Responses upstream's input items (None where not stored)."""
 
     response_id: str
-    text: str
+    text: str | None
     version: int
     depth: int = 0
     segment: bool = False
+    responses: str | None = None
+
+    def for_kind(self, kind: str) -> str | None:
+        return self.text if kind == "chat" else self.responses
 
 
 @dataclass
@@ -77,6 +84,8 @@ class StoredTurn:
     tenant: str | None = None          # None: the repository's tenant
     segment: str | None = None         # a checkpoint's encoded last levels (see ResponseRecord)
     skip_parent: str | None = None
+    responses_fragment: str | None = None
+    responses_segment: str | None = None
 
 
 @dataclass
@@ -93,7 +102,7 @@ class Page:
 
 _RESPONSE_COLUMNS = ("id", "tenant", "created_at", "status", "model", "previous_response_id", "conversation_id",
                      "depth", "deleted", "response", "request", "loaded_tools", "chat_fragment", "fragment_version",
-                     "segment", "skip_parent")
+                     "segment", "skip_parent", "responses_fragment", "responses_segment")
 _ITEM_COLUMNS = ("item_id", "tenant", "response_id", "conversation_id", "kind", "position", "created_at", "data")
 
 
@@ -144,7 +153,7 @@ class Repository:
         row = (response["id"], tenant, response["created_at"], response["status"], response["model"],
                response.get("previous_response_id"), turn.conversation_id, turn.depth, False, _json(response),
                _json(turn.request), _json(turn.loaded_tools), turn.chat_fragment, turn.fragment_version,
-               turn.segment, turn.skip_parent)
+               turn.segment, turn.skip_parent, turn.responses_fragment, turn.responses_segment)
         items = [(item.get("id") or "", tenant, response["id"], turn.conversation_id, kind, position, now,
                   _json(item))
                  for kind, group in (("input", turn.input_items), ("output", response["output"]))
@@ -170,8 +179,8 @@ class Repository:
             if row is None:
                 return None
             cursor = db.execute_sql(_CHAIN_SQL.format(p=db.param), (response_id,))
-            fragments = [Fragment(rid, text or "", version, depth, bool(segment))
-                         for rid, text, version, depth, segment in cursor.fetchall()]
+            fragments = [Fragment(rid, text or "", version, depth, bool(segment), responses)
+                         for rid, text, version, depth, segment, responses in cursor.fetchall()]
         return ParentContext(response=row.response, request=row.request or {}, loaded_tools=row.loaded_tools or [],
                              depth=row.depth, fragments=fragments, conversation_id=row.conversation_id)
 

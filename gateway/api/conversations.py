@@ -9,7 +9,7 @@ from gateway.api.responses import json_body
 from gateway.engine import with_ids
 from gateway.errors import APIError
 from gateway.ids import new_id
-from gateway.translate.to_upstream import normalize_input
+from gateway.translate.inputs import normalize_input
 from schemas.conversations import ConversationCreateSchema, ConversationItemsSchema, ConversationUpdateSchema
 from schemas.errors import load_body
 

@@ -1,27 +1,27 @@
-"""Chat Completions chunks → Responses output items and stream events. The only seam downward.
+"""Upstream output → Responses output items and stream events. The only seam downward.
 
-`EventBuilder` is the one place that invents item ids, `sequence_number`s and item state. It keeps
-at most one item open at a time, so items are strictly sequential, and every `…added` gets its
-`…done`. Tool calls are assembled by their `index`; the first call streams its arguments live,
-further calls of the same turn are buffered and emitted whole when the live one closes, which
-stays correct even when an upstream interleaves the fragments of parallel calls.
+`EventBuilder` is the one place that invents item ids, `sequence_number`s and item state, whatever
+kind of upstream is behind the gateway: a decoder per kind (from_chat.py, from_responses.py)
+turns the upstream's stream into the builder's few operations (reasoning text, message text, a
+tool-call fragment, usage, and how the turn ended). It keeps at most one item open at a time, so
+items are strictly sequential, and every `…added` gets its `…done`. Tool calls are assembled per
+upstream call (`key`); the first call streams its arguments live, further calls of the same turn
+are buffered and emitted whole when the live one closes, which stays correct even when an
+upstream interleaves the fragments of parallel calls.
 """
 from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from gateway.errors import APIError
 from gateway.ids import new_id
 from gateway.tools import ToolMap
 from gateway.translate.items import CallItem, MessageItem, ReasoningItem
-from gateway.translate.resource import snapshot, usage_from_chat
+from gateway.translate.resource import snapshot
 
 log = logging.getLogger(__name__)
-
-_COMPLETED = ("stop", "tool_calls", "function_call")
-_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 class EventBuilder:
@@ -34,10 +34,9 @@ class EventBuilder:
         self.error: APIError | None = None
         self._seq = 0
         self._open: Any = None
-        self._calls: dict[int, CallItem] = {}
+        self._calls: dict[Hashable, CallItem] = {}
         self._buffered: list[CallItem] = []
-        self._finish_reason: str | None = None
-        self._usage: dict[str, Any] | None = None
+        self.usage: dict[str, Any] | None = None   # the Response's `usage`, set by the decoder
 
     # -- event plumbing --------------------------------------------------------------------
     def _event(self, type_: str, **fields: Any) -> dict[str, Any]:
@@ -72,82 +71,57 @@ class EventBuilder:
             self._open = None
         return events
 
-    # -- upstream chunks -------------------------------------------------------------------
-    def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
+    # -- what the upstream produced -----------------------------------------------------------
+    def reasoning(self, text: str, key: Hashable = None) -> list[dict[str, Any]]:
+        """Reasoning text; `key` tells apart consecutive upstream reasoning items (None: one run)."""
+        if not text:
+            return []
         events: list[dict[str, Any]] = []
-        for choice in chunk.get("choices") or []:
-            if choice.get("index", 0) != 0:
-                continue
-            delta = choice.get("delta") or {}
-            reasoning = delta.get("reasoning") or delta.get("reasoning_content")
-            if reasoning:
-                events += self._reasoning(reasoning)
-            if delta.get("content"):
-                events += self._content(delta["content"], (choice.get("logprobs") or {}).get("content"))
-            for fragment in delta.get("tool_calls") or []:
-                events += self._tool_fragment(fragment)
-            if choice.get("finish_reason"):
-                self._finish_reason = choice["finish_reason"]
-        return events
-
-    def _reasoning(self, text: str) -> list[dict[str, Any]]:
-        events: list[dict[str, Any]] = []
-        if not isinstance(self._open, ReasoningItem):
-            events += self._open_item(ReasoningItem(new_id("rs"), self.reasoning_output, self.seal))
+        if not isinstance(self._open, ReasoningItem) or self._open.key != key:
+            events += self._open_item(ReasoningItem(new_id("rs"), self.reasoning_output, self.seal, key))
         return events + self._open.delta(self._event, text)
 
-    def _content(self, text: str, logprobs: list | None) -> list[dict[str, Any]]:
+    def text(self, text: str, logprobs: list | None = None, key: Hashable = None) -> list[dict[str, Any]]:
+        """Message text (with Responses-shaped logprobs, if any)."""
+        if not text:
+            return []
         events: list[dict[str, Any]] = []
-        if not isinstance(self._open, MessageItem):
-            events += self._open_item(MessageItem(new_id("msg")))
+        if not isinstance(self._open, MessageItem) or self._open.key != key:
+            events += self._open_item(MessageItem(new_id("msg"), key))
         return events + self._open.delta(self._event, text, logprobs)
 
-    def _tool_fragment(self, fragment: dict[str, Any]) -> list[dict[str, Any]]:
-        index = fragment.get("index", 0)
-        function = fragment.get("function") or {}
-        call = self._calls.get(index)
+    def call(self, key: Hashable, name: str | None, arguments: str) -> list[dict[str, Any]]:
+        """A fragment of the upstream tool call `key`; its first fragment names the function."""
+        call = self._calls.get(key)
+        events: list[dict[str, Any]] = []
         if call is None:
-            target = self.tool_map.restore(function.get("name") or "")
-            call = CallItem(new_id("call"), target)
-            self._calls[index] = call
+            call = CallItem(new_id("call"), self.tool_map.restore(name or ""))
+            self._calls[key] = call
             if isinstance(self._open, CallItem):
                 self._buffered.append(call)
-                call.append(function.get("arguments") or "")
+                call.append(arguments)
                 return []
             events = self._open_item(call)
-        else:
-            events = []
-        arguments = function.get("arguments") or ""
         if call is self._open:
             return events + call.delta(self._event, arguments)
         if call.closed:
-            log.warning("upstream sent arguments for an already closed tool call (index %s); ignored", index)
+            log.warning("upstream sent arguments for an already closed tool call (%s); ignored", key)
             return events
         call.append(arguments)
         return events
 
     # -- the end ---------------------------------------------------------------------------
-    def finish(self) -> list[dict[str, Any]]:
-        """Close the items after the upstream stream ended; decides the terminal status."""
-        reason = self._finish_reason
-        if reason in _INCOMPLETE:
-            events = self._close_open("incomplete")
-            self._set_terminal("incomplete", incomplete=_INCOMPLETE[reason])
-            return events
-        if reason in _COMPLETED:
-            events = self._close_open("completed")
-            self._set_terminal("completed")
-            return events
-        detail = f"finish_reason {reason!r}" if reason else "no finish_reason"
-        return self.fail(APIError(502, f"Upstream model server ended the stream abnormally ({detail}).",
-                                  type="server_error", code="server_error"))
+    def complete(self) -> list[dict[str, Any]]:
+        """The upstream finished normally: close the items, status `completed`."""
+        events = self._close_open("completed")
+        self._set_terminal("completed")
+        return events
 
-    def complete_without_output(self) -> list[dict[str, Any]]:
-        """A turn answered locally (WebSocket prewarm): completed, nothing generated."""
-        self._finish_reason = "stop"
-        return self.finish()
+    def incomplete(self, reason: str) -> list[dict[str, Any]]:
+        """The upstream stopped early (`max_output_tokens`, `content_filter`): the cut item is incomplete."""
+        events = self._close_open("incomplete")
+        self._set_terminal("incomplete", incomplete=reason)
+        return events
 
     def fail(self, error: APIError) -> list[dict[str, Any]]:
         self.error = error
@@ -161,7 +135,7 @@ class EventBuilder:
         self.response["completed_at"] = int(time.time())
         self.response["incomplete_details"] = {"reason": incomplete} if incomplete else None
         self.response["error"] = error
-        self.response["usage"] = usage_from_chat(self._usage)
+        self.response["usage"] = self.usage
 
     def terminal_event(self) -> dict[str, Any]:
         kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any, Callable
+from typing import Any, Callable, Hashable
 
 from gateway.ids import new_id
 from gateway.tools import CallTarget
@@ -29,7 +29,8 @@ def _logprobs(raw: list | None) -> list[dict[str, Any]]:
 
 
 class MessageItem:
-    def __init__(self, item_id: str) -> None:
+    def __init__(self, item_id: str, key: Hashable = None) -> None:
+        self.key = key  # the upstream item it comes from (None: the chat upstream's one message)
         self.item = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}
         self.output_index = 0
         self._text: list[str] = []
@@ -64,7 +65,9 @@ class MessageItem:
 class ReasoningItem:
     """Upstream reasoning as raw `reasoning_text` content (default) or as a summary."""
 
-    def __init__(self, item_id: str, mode: str = "text", seal: Callable[[str], str] | None = None) -> None:
+    def __init__(self, item_id: str, mode: str = "text", seal: Callable[[str], str] | None = None,
+                 key: Hashable = None) -> None:
+        self.key = key
         self.mode = mode
         self.seal = seal
         self.item: dict[str, Any] = {"id": item_id, "type": "reasoning", "summary": [], "status": "in_progress"}

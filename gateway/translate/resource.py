@@ -70,16 +70,29 @@ def new_response(request: dict[str, Any], *, response_id: str | None = None) -> 
     return response
 
 
+def _usage(prompt: Any, completion: Any, cached: Any, reasoning: Any, total: Any) -> dict[str, Any]:
+    prompt, completion = int(prompt or 0), int(completion or 0)
+    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached or 0), "cache_write_tokens": 0},
+            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": int(reasoning or 0)},
+            "total_tokens": int(total or prompt + completion)}
+
+
 def usage_from_chat(usage: dict[str, Any] | None) -> dict[str, Any] | None:
     if not usage:
         return None
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    cached = int(((usage.get("prompt_tokens_details") or {}).get("cached_tokens")) or 0)
-    reasoning = int(((usage.get("completion_tokens_details") or {}).get("reasoning_tokens")) or 0)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": cached, "cache_write_tokens": 0},
-            "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": reasoning},
-            "total_tokens": int(usage.get("total_tokens") or prompt + completion)}
+    return _usage(usage.get("prompt_tokens"), usage.get("completion_tokens"),
+                  (usage.get("prompt_tokens_details") or {}).get("cached_tokens"),
+                  (usage.get("completion_tokens_details") or {}).get("reasoning_tokens"), usage.get("total_tokens"))
+
+
+def usage_from_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A Responses upstream's usage with only the standard keys (vLLM adds `*_per_turn` lists and
+    `tool_output_tokens`)."""
+    if not usage:
+        return None
+    return _usage(usage.get("input_tokens"), usage.get("output_tokens"),
+                  (usage.get("input_tokens_details") or {}).get("cached_tokens"),
+                  (usage.get("output_tokens_details") or {}).get("reasoning_tokens"), usage.get("total_tokens"))
 
 
 def snapshot(response: dict[str, Any]) -> dict[str, Any]:

@@ -45,6 +45,7 @@ class Script:
     error_after: int | None = None  # send this many events, then an error event
     error_message: str = "internal error"
     keepalive_comments: bool = False  # an SSE comment chunk right after every event, as some proxies send
+    sequence: str = "contiguous"  # /v1/responses sequence_numbers: contiguous | missing | restart
 
 
 def _split(s: str, n: int) -> list[str]:

@@ -1,13 +1,16 @@
-"""A scriptable fake of vLLM's OpenAI-compatible server, over real HTTP.
+"""A scriptable fake of vLLM's OpenAI-compatible server (chat completions and its own Responses
+API), over real HTTP.
 
 Why a real server instead of mocking the HTTP client: the gateway's streaming
 path (chunked transfer, flushing, keep-alive, sockets dying mid-stream, stalls)
 is exactly what mocks cannot exercise. This server speaks HTTP/1.1 on loopback
 and streams one chunked write per SSE event, flushed immediately, like uvicorn.
 
-Tests ``enqueue()`` :mod:`scripts <tests.fakes.scripts>` (one per chat request,
-FIFO); with an empty queue a deterministic *auto responder* answers, which is
-what ``make demo`` and the benchmarks run against (see ``main()`` for the CLI).
+Tests ``enqueue()`` :mod:`scripts <tests.fakes.scripts>` (one per model request
+on either endpoint, FIFO); the same script renders as chat chunks or as vLLM's
+Responses events (:mod:`tests.fakes.responses_api`). With an empty queue a
+deterministic *auto responder* answers, which is what ``make demo`` and the
+benchmarks run against (see ``main()`` for the CLI).
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from collections import deque
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlsplit
 
+from tests.fakes.responses_api import chat_view, error_event, render_responses, render_responses_object
 from tests.fakes.scripts import (  # noqa: F401  (builders re-exported for tests)
     Script, auto_script, context_overflow, drop_after, error_body, http_error, length,
     no_finish, render_completion, render_stream, stall_after, stream_error, text, text_of,
@@ -31,6 +35,8 @@ from tests.fakes.scripts import (  # noqa: F401  (builders re-exported for tests
 )
 
 CHAT_PATH = "/v1/chat/completions"
+RESPONSES_PATH = "/v1/responses"
+MODEL_PATHS = (CHAT_PATH, RESPONSES_PATH)
 
 
 def _compact(obj) -> bytes:
@@ -91,8 +97,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake.health_status, b"")
         elif (method, path) == ("GET", "/v1/models"):
             self._send_json(200, fake.models_payload())
-        elif (method, path) == ("POST", CHAT_PATH):
-            self._chat(fake, body, headers)
+        elif method == "POST" and path in MODEL_PATHS:
+            self._generate(fake, path, body, headers)
             # How long the upstream itself took (body read → last byte written), so benchmarks
             # can separate the gateway's own time from the model server's.
             entry["elapsed_s"] = time.perf_counter() - started
@@ -123,40 +129,50 @@ class _Handler(BaseHTTPRequestHandler):
         except OSError:
             pass
 
-    def _chat(self, fake: FakeUpstream, body, headers: dict) -> None:
+    def _generate(self, fake: FakeUpstream, path: str, body, headers: dict) -> None:
         if not isinstance(body, dict):
             return self._send_json(400, error_body(400, "Request body must be a JSON object"))
         model = body.get("model") or fake.models[0]
         if model not in fake.models:
             return self._send_json(404, error_body(
                 404, f"The model `{model}` does not exist.", param="model"))
+        chat = body if path == CHAT_PATH else chat_view(body)
         interrupt = fake._interrupt  # this generation's event: reset()/stop() set it
         script = fake._next_script() or auto_script(
-            body, headers, tokens=fake.auto_tokens, delay_s=fake.auto_delay_s)
+            chat, headers, tokens=fake.auto_tokens, delay_s=fake.auto_delay_s)
         if script.status != 200:
             return self._send_json(script.status, script.error_body or {}, script.headers)
-        messages = body.get("messages") or []
+        messages = chat.get("messages") or []
         prompt_tokens = max(1, sum(len(text_of(m.get("content"))) for m in messages) // 4)
         try:
-            if body.get("stream"):
+            if path == RESPONSES_PATH and body.get("stream"):
+                events = render_responses(script, model=model, body=body, prompt_tokens=prompt_tokens)
+                self._stream(script, events, interrupt, responses_api=True)
+            elif path == RESPONSES_PATH:
+                self._complete(script, interrupt, lambda: render_responses_object(
+                    script, model=model, body=body, prompt_tokens=prompt_tokens))
+            elif body.get("stream"):
                 include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
                 events = render_stream(script, model=model, include_usage=include_usage,
                                        prompt_tokens=prompt_tokens)
                 self._stream(script, events, interrupt)
             else:
-                self._complete(script, model, prompt_tokens, interrupt)
+                self._complete(script, interrupt, lambda: render_completion(
+                    script, model=model, prompt_tokens=prompt_tokens))
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True  # the client went away; nothing to do
 
-    def _write_event(self, payload) -> None:
+    def _write_event(self, payload, responses_api: bool = False) -> None:
         body = payload.encode() if isinstance(payload, str) else _compact(payload)
-        self._write_raw(b"data: " + body + b"\n\n")
+        name = b"event: " + payload["type"].encode() + b"\n" if responses_api else b""
+        self._write_raw(name + b"data: " + body + b"\n\n")
 
     def _write_raw(self, data: bytes) -> None:
         self.wfile.write(b"%x\r\n%s\r\n" % (len(data), data))  # one HTTP chunk per event
         self.wfile.flush()
 
-    def _stream(self, script: Script, events: list, interrupt: threading.Event) -> None:
+    def _stream(self, script: Script, events: list, interrupt: threading.Event,
+                responses_api: bool = False) -> None:
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream; charset=utf-8")
         self.send_header("Transfer-Encoding", "chunked")
@@ -170,13 +186,16 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._abort()
             if i > 0 and script.delay_s and interrupt.wait(script.delay_s):
                 return self._abort()
+            if i == error_at and responses_api:
+                self._write_event(error_event(script.error_message, i), responses_api)
+                break
             if i == error_at:
                 self._write_event({"error": {"message": script.error_message,
                                              "type": "InternalServerError", "param": None,
                                              "code": 500}})
                 self._write_event("[DONE]")
                 break
-            self._write_event(event)
+            self._write_event(event, responses_api)
             if script.keepalive_comments and i < len(events) - 1:
                 self._write_raw(b": keep-alive\n\n")
         if script.drop_after is not None:  # n >= number of events: still no terminator
@@ -185,8 +204,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.wfile.flush()
         self.server.fake._stream_sent()
 
-    def _complete(self, script: Script, model: str, prompt_tokens: int,
-                  interrupt: threading.Event) -> None:
+    def _complete(self, script: Script, interrupt: threading.Event, render) -> None:
         """Non-streaming twin of ``_stream``: same waits, same failures."""
         if script.drop_after is not None:
             return self._abort()
@@ -196,7 +214,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._abort()
         if script.error_after is not None:
             return self._send_json(500, error_body(500, script.error_message))
-        self._send_json(200, render_completion(script, model=model, prompt_tokens=prompt_tokens))
+        self._send_json(200, render())
 
 
 class _Server(ThreadingHTTPServer):
@@ -300,6 +318,15 @@ class FakeUpstream:
     def chat_requests(self) -> list:
         return [r["json"] for r in self.requests
                 if r["method"] == "POST" and r["path"] == CHAT_PATH]
+
+    def responses_requests(self) -> list:
+        return [r["json"] for r in self.requests
+                if r["method"] == "POST" and r["path"] == RESPONSES_PATH]
+
+    def model_requests(self) -> list:
+        """Every generation request, on either endpoint, in order."""
+        return [r["json"] for r in self.requests
+                if r["method"] == "POST" and r["path"] in MODEL_PATHS]
 
     def reset(self) -> None:
         """Forget scripts and requests, health back to 200, end any stall."""

@@ -16,7 +16,9 @@ from gateway.crypto import ReasoningCipher
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
 from gateway.translate.resource import new_response
-from gateway.translate.to_upstream import build_chat_request, build_messages, encode_messages
+from gateway.translate.from_chat import ChatDecoder
+from gateway.translate.inputs import encode_objects
+from gateway.translate.to_chat import build_chat_request, build_messages
 from tests.checks import check_stream
 from tests.unit.helpers import content_chunk, finish_chunk, reasoning_chunk, role_chunk, tool_chunk, usage_chunk
 
@@ -63,10 +65,11 @@ class Turn:
 def drive(*chunks, tools=CODEX_TOOLS, loaded=(), mode="text", seal=None) -> Turn:
     tool_map = ToolMap.build(tools, loaded=loaded)
     builder = EventBuilder(new_response({"model": "fake-model", "tools": tools}), tool_map, mode, seal)
+    decoder = ChatDecoder(builder)
     events = builder.start()
     for c in chunks:
-        events += builder.feed(c)
-    events += builder.finish()
+        events += decoder.feed(c)
+    events += decoder.end()
     events.append(builder.terminal_event())
     return Turn(events)
 
@@ -415,8 +418,8 @@ def test_translation_is_deterministic():
              {"type": "function_call_output", "call_id": "c1", "output": [{"type": "input_text", "text": "x"}]},
              {"type": "custom_tool_call", "call_id": "c2", "name": "apply_patch", "input": PATCH},
              {"type": "custom_tool_call_output", "call_id": "c2", "output": "ok"}]
-    first = encode_messages(build_messages(items, None, ToolMap.build(CODEX_TOOLS)))
-    second = encode_messages(build_messages(copy.deepcopy(items), None, ToolMap.build(CODEX_TOOLS)))
+    first = encode_objects(build_messages(items, None, ToolMap.build(CODEX_TOOLS)))
+    second = encode_objects(build_messages(copy.deepcopy(items), None, ToolMap.build(CODEX_TOOLS)))
     assert first == second
 
 

@@ -8,7 +8,8 @@ import pytest
 import requests
 import responses
 
-from gateway.errors import APIError, from_stream_error, from_upstream_status
+from gateway.errors import APIError
+from gateway.upstream.failures import from_status, from_stream
 from tests.checks import validate_response
 from tests.unit.conftest import CHAT_URL
 from tests.unit.helpers import check_events, content_chunk, finish_chunk, parse_sse, sse_body, usage_chunk
@@ -32,23 +33,23 @@ def flat_error(message, status=400, type_="BadRequestError"):
     return {"object": "error", "message": message, "type": type_, "param": None, "code": status}
 
 
-# -- from_upstream_status --------------------------------------------------------------------
+# -- from_status --------------------------------------------------------------------
 
 def test_429_with_retry_after_is_rate_limit_exceeded():
-    error = from_upstream_status(429, vllm_error("busy", 429), {"Retry-After": "2"})
+    error = from_status(429, vllm_error("busy", 429), {"Retry-After": "2"})
     assert (error.status, error.code) == (429, "rate_limit_exceeded")
     assert "Please try again in 2s." in error.message
     assert error.headers["Retry-After"] == "2"
 
 
 def test_429_with_fractional_retry_after_keeps_the_fraction_in_the_message():
-    error = from_upstream_status(429, vllm_error("busy", 429), {"Retry-After": "1.5"})
+    error = from_status(429, vllm_error("busy", 429), {"Retry-After": "1.5"})
     assert "Please try again in 1.5s." in error.message
     assert error.headers["Retry-After"] == "2"
 
 
 def test_429_without_retry_after_suggests_one_second():
-    error = from_upstream_status(429, vllm_error("busy", 429), {})
+    error = from_status(429, vllm_error("busy", 429), {})
     assert (error.status, error.code) == (429, "rate_limit_exceeded")
     assert "Please try again in 1s." in error.message
     assert error.headers["Retry-After"] == "1"
@@ -56,12 +57,12 @@ def test_429_without_retry_after_suggests_one_second():
 
 @pytest.mark.parametrize("status", [500, 503])
 def test_upstream_5xx_is_a_502_server_error(status):
-    error = from_upstream_status(status, vllm_error("engine dead", status, "InternalServerError"), {})
+    error = from_status(status, vllm_error("engine dead", status, "InternalServerError"), {})
     assert (error.status, error.type, error.code) == (502, "server_error", "server_error")
 
 
 def test_upstream_5xx_with_a_text_body_is_a_502_server_error():
-    error = from_upstream_status(500, "Internal Server Error", {})
+    error = from_status(500, "Internal Server Error", {})
     assert (error.status, error.code) == (502, "server_error")
 
 
@@ -72,42 +73,42 @@ def test_upstream_5xx_with_a_text_body_is_a_502_server_error():
     flat_error(OLD_CONTEXT_MESSAGE),
 ], ids=["current shape, vLLM>=0.16", "current shape, old message", "flat shape, vLLM>=0.16", "flat shape, old message"])
 def test_context_overflow_is_context_length_exceeded(body):
-    error = from_upstream_status(400, body, {})
+    error = from_status(400, body, {})
     assert (error.status, error.type, error.code) == (400, "invalid_request_error", "context_length_exceeded")
     assert "context length" in error.message
 
 
 def test_missing_tool_parser_is_a_400_with_a_deployment_hint():
-    error = from_upstream_status(400, vllm_error(TOOL_PARSER_MESSAGE), {})
+    error = from_status(400, vllm_error(TOOL_PARSER_MESSAGE), {})
     assert (error.status, error.type) == (400, "invalid_request_error")
     assert "--enable-auto-tool-choice" in error.message and "--tool-call-parser" in error.message
 
 
 def test_unknown_upstream_model_is_model_not_found():
-    error = from_upstream_status(404, vllm_error("The model `gpt-x` does not exist.", 404, "NotFoundError"), {})
+    error = from_status(404, vllm_error("The model `gpt-x` does not exist.", 404, "NotFoundError"), {})
     assert (error.status, error.code, error.param) == (404, "model_not_found", "model")
     assert "gpt-x" in error.message
 
 
 def test_upstream_422_is_a_400():
-    error = from_upstream_status(422, {"detail": [{"msg": "field required"}]}, {})
+    error = from_status(422, {"detail": [{"msg": "field required"}]}, {})
     assert (error.status, error.type) == (400, "invalid_request_error")
     assert "field required" in error.message
 
 
 def test_other_upstream_400_keeps_the_upstream_message():
-    error = from_upstream_status(400, vllm_error("temperature must be non-negative"), {})
+    error = from_status(400, vllm_error("temperature must be non-negative"), {})
     assert error.status == 400 and "temperature must be non-negative" in error.message
 
 
 def test_stream_error_object_is_a_server_error():
-    error = from_stream_error({"error": {"message": "engine crashed", "type": "InternalServerError", "code": 500}})
+    error = from_stream({"error": {"message": "engine crashed", "type": "InternalServerError", "code": 500}})
     assert (error.status, error.code) == (502, "server_error")
     assert "engine crashed" in error.message
 
 
 def test_stream_error_about_context_is_context_length_exceeded():
-    error = from_stream_error({"error": {"message": OLD_CONTEXT_MESSAGE, "code": 400}})
+    error = from_stream({"error": {"message": OLD_CONTEXT_MESSAGE, "code": 400}})
     assert (error.status, error.code) == (400, "context_length_exceeded")
 
 

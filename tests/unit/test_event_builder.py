@@ -11,6 +11,7 @@ import pytest
 
 from gateway.errors import APIError
 from gateway.tools import ToolMap
+from gateway.translate.from_chat import ChatDecoder
 from gateway.translate.from_upstream import EventBuilder
 from gateway.translate.resource import new_response
 from tests.unit.helpers import (check_events, content_chunk, finish_chunk, reasoning_chunk, role_chunk,
@@ -40,10 +41,11 @@ class Turn:
 
 def drive(*chunks, tools=None, mode="text", error=None) -> Turn:
     builder = EventBuilder(new_response({"model": "gpt-test", "tools": tools}), ToolMap.build(tools), mode)
+    decoder = ChatDecoder(builder)
     events = builder.start()
     for c in chunks:
-        events += builder.feed(c)
-    events += builder.fail(error) if error is not None else builder.finish()
+        events += decoder.feed(c)
+    events += builder.fail(error) if error is not None else decoder.end()
     events.append(builder.terminal_event())
     return Turn(events, check_events(events))
 

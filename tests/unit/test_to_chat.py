@@ -8,7 +8,8 @@ import pytest
 
 from gateway.errors import APIError
 from gateway.tools import ToolMap
-from gateway.translate.to_upstream import build_chat_request, build_messages, normalize_input
+from gateway.translate.inputs import normalize_input
+from gateway.translate.to_chat import build_chat_request, build_messages
 from schemas import parse_create_request
 
 UPSTREAM = "Qwen/Qwen3-8B"

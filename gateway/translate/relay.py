@@ -1,0 +1,135 @@
+"""The stateless proxy path: a Responses upstream's own events passed on, fixing only what clients
+trip on.
+
+Ids, items and text stay the upstream's. What changes (all quirks measured on vLLM, see
+../shared/reference/vllm-cpu.md):
+- `sequence_number` is renumbered from 0 (upstreams that omit or restart it);
+- the terminal event follows the response's `status` (vLLM sends `response.completed` for an
+  `incomplete` response), and the cut item of an incomplete response says `incomplete` in its
+  `output_item.done` too (that event waits for the next one to know);
+- a stream that ends or breaks without a terminal event ends with the gateway's `response.failed`;
+- snapshots report the model the client asked for, `text` and `tool_choice` as requested (vLLM:
+  `null`, `"none"`), standard `usage` keys only, and no vLLM-only fields;
+- `logprobs: null` becomes `[]`, null `async`/`caller`/`namespace`/`phase` fields are dropped,
+  vLLM's `response.reasoning_part.*` become `response.content_part.*`.
+"""
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from gateway.errors import APIError
+from gateway.translate.from_responses import TERMINAL_EVENTS
+from gateway.translate.resource import usage_from_responses
+from gateway.upstream import failures
+
+_UPSTREAM_ONLY = ("kv_transfer_params", "ec_transfer_params", "input_messages", "output_messages")
+_NULL_EXTRAS = ("async", "caller", "namespace", "phase")
+_RENAMED = {"response.reasoning_part.added": "response.content_part.added",
+            "response.reasoning_part.done": "response.content_part.done"}
+_TERMINAL_OF = {"completed": "response.completed", "incomplete": "response.incomplete"}
+
+
+def _part(part: dict[str, Any]) -> dict[str, Any]:
+    if part.get("type") == "output_text" and part.get("logprobs") is None:
+        part["logprobs"] = []
+    return part
+
+
+def normalize_item(item: dict[str, Any]) -> dict[str, Any]:
+    for key in _NULL_EXTRAS:
+        if key in item and item[key] is None:
+            del item[key]
+    if item.get("type") == "function_call" and not item.get("status"):
+        item["status"] = "completed"
+    for part in item.get("content") or []:
+        if isinstance(part, dict):
+            _part(part)
+    return item
+
+
+def normalize_response(response: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+    """An upstream Response object as the client should see it (snapshots and JSON answers)."""
+    for key in _UPSTREAM_ONLY:
+        response.pop(key, None)
+    response["model"] = request["model"]
+    response["text"] = request.get("text") or {"format": {"type": "text"}}
+    response["tool_choice"] = request.get("tool_choice") or "auto"
+    response["usage"] = usage_from_responses(response.get("usage"))
+    if response.get("metadata") is None:
+        response["metadata"] = request.get("metadata") or {}
+    if response.get("top_logprobs") is None:
+        response["top_logprobs"] = request.get("top_logprobs") or 0
+    output = [normalize_item(item) for item in response.get("output") or [] if isinstance(item, dict)]
+    if response.get("status") == "incomplete" and output and output[-1].get("status") == "completed":
+        output[-1]["status"] = "incomplete"
+    response["output"] = output
+    return response
+
+
+class Relay:
+    """Numbers and fixes one proxied stream. `start_failed()` and `fail()` end a stream whose
+    upstream broke, from the last snapshot seen (or the gateway's own, before the first)."""
+
+    def __init__(self, response: dict[str, Any], request: dict[str, Any]) -> None:
+        self.response = response        # the latest snapshot: the gateway's until the upstream sends one
+        self.request = request
+        self.error: APIError | None = None
+        self.ended = False
+        self._seq = 0
+        self._held: dict[str, Any] | None = None   # an output_item.done waiting for the next event
+
+    def _number(self, event: dict[str, Any]) -> dict[str, Any]:
+        event["sequence_number"] = self._seq
+        self._seq += 1
+        return event
+
+    def _release(self) -> list[dict[str, Any]]:
+        held, self._held = self._held, None
+        return [self._number(held)] if held is not None else []
+
+    def feed(self, event: Any) -> list[dict[str, Any]]:
+        if not isinstance(event, dict) or self.ended:
+            return []
+        kind = _RENAMED.get(event.get("type"), event.get("type"))
+        if kind == "error":
+            raise failures.from_stream(event)
+        event["type"] = kind
+        if isinstance(event.get("response"), dict):
+            self.response = event["response"] = normalize_response(event["response"], self.request)
+        if isinstance(event.get("item"), dict):
+            normalize_item(event["item"])
+        if isinstance(event.get("part"), dict):
+            _part(event["part"])
+        if "logprobs" in event and event["logprobs"] is None:
+            event["logprobs"] = []
+        if kind in TERMINAL_EVENTS:
+            return self._terminal(event)
+        events = self._release()
+        if kind == "response.output_item.done":
+            self._held = event
+            return events
+        return events + [self._number(event)]
+
+    def _terminal(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        response = event.get("response") or self.response
+        status = response.get("status")
+        if status == "incomplete" and self._held is not None and response.get("output"):
+            self._held["item"] = response["output"][-1]
+        event["type"] = _TERMINAL_OF.get(status, "response.failed")
+        self.ended = True
+        return self._release() + [self._number(event)]
+
+    def fail(self, error: APIError) -> list[dict[str, Any]]:
+        """The upstream broke after the stream started (or an `error` event came)."""
+        self.error = error
+        response = {**self.response, "status": "failed", "error": error.as_response_error(),
+                    "completed_at": int(time.time())}
+        self.response, self.ended = response, True
+        return self._release() + [self._number({"type": "response.failed", "response": response})]
+
+    def start_failed(self, error: APIError) -> list[dict[str, Any]]:
+        """The upstream refused the request: the gateway's own created/in_progress/failed."""
+        opening = [self._number({"type": kind, "response": dict(self.response)})
+                   for kind in ("response.created", "response.in_progress")]
+        return opening + self.fail(error)
