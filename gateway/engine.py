@@ -2,8 +2,9 @@
 `UpstreamKind` which upstream API is behind it.
 
 `prepare()` validates, resolves history and translates (raising an `APIError` before anything is
-streamed), `stream()` yields the turn's events and always ends with exactly one terminal event,
-and `complete()` gives non-streaming clients the final Response. Every transport uses these, so
+streamed), `stream_batches()` yields the turn's events as they are produced, grouped by the upstream
+chunk they came from, and always ends with exactly one terminal event; `stream()` is the same one
+event at a time, and `complete()` gives non-streaming clients the final Response. Every transport uses these, so
 SSE, JSON and WebSocket behave identically. A stored response is written before its terminal
 event is produced, also when it failed, and also when the client went away mid-stream.
 
@@ -138,8 +139,18 @@ class Engine:
 
     # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
-        """The turn's events, one at a time as the upstream produces them; upstream failures become
-        `response.failed`, never an exception.
+        """The turn's events one at a time (WebSocket frames, non-streaming clients)."""
+        batches = self.stream_batches(turn)
+        try:
+            for batch in batches:
+                yield from batch
+        finally:
+            batches.close()
+
+    def stream_batches(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
+        """The turn's events as they are produced: each batch holds what one upstream chunk gave, so
+        SSE writes it at once and in one piece (the opening events and the closing ones are a batch
+        each). Upstream failures become `response.failed`, never an exception.
 
         The upstream request is sent before `response.created` is handed out, so the model starts
         while the client receives the first events."""
@@ -150,7 +161,7 @@ class Engine:
         opening = builder.start()
         upstream, error = self._open(turn)
         try:
-            yield from opening
+            yield opening
             closing = yield from self._run_upstream(turn, builder, upstream, error)
         except GeneratorExit:
             builder.fail(server_error(500, "The client disconnected before the response finished."))
@@ -160,8 +171,7 @@ class Engine:
             if upstream is not None:
                 upstream.close()
         self._persist(turn, builder)
-        yield from closing
-        yield builder.terminal_event()
+        yield closing + [builder.terminal_event()]
 
     def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """`generate: false`: record the turn's input as a chainable response without inference."""
@@ -179,14 +189,16 @@ class Engine:
             return None, error
 
     def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None):
-        """Yield each event as upstream output arrives; return the closing events, which end in
-        `response.failed` when the upstream failed."""
+        """Yield the events of each upstream chunk as it arrives; return the closing events, which end
+        in `response.failed` when the upstream failed."""
         try:
             if error is not None:
                 raise error
             decoder = self.kind.decoder(builder)
             for payload in upstream.payloads():
-                yield from decoder.feed(payload)
+                events = decoder.feed(payload)
+                if events:
+                    yield events
             return decoder.end()
         except APIError as error:
             log.warning("response %s failed: %s", turn.response["id"], error.message)
@@ -195,22 +207,24 @@ class Engine:
             log.exception("response %s crashed", turn.response["id"])
             return builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
 
-    def _relay(self, turn: Turn) -> Iterator[dict[str, Any]]:
+    def _relay(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
         """The proxy path: the upstream's own events, numbered and with its quirks fixed."""
-        relay = Relay(turn.response, turn.request)
+        relay = Relay(turn.response)
         upstream = None
         try:
             upstream = self.client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
             for payload in upstream.payloads():
-                yield from relay.feed(payload)
+                events = relay.feed(payload)
+                if events:
+                    yield events
             if not relay.ended:
-                yield from relay.fail(failures.ended_abnormally("no terminal event"))
+                yield relay.fail(failures.ended_abnormally("no terminal event"))
         except APIError as error:
             log.warning("proxied response %s failed: %s", relay.response.get("id"), error.message)
-            yield from relay.fail(error) if upstream is not None else relay.start_failed(error)
+            yield relay.fail(error) if upstream is not None else relay.start_failed(error)
         except Exception:
             log.exception("proxied response %s crashed", relay.response.get("id"))
-            yield from relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
+            yield relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
         finally:
             if upstream is not None:
                 upstream.close()
@@ -220,7 +234,7 @@ class Engine:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
         if turn.proxy:
             answer = self.client.post_json(RESPONSES.path, turn.body, turn.forward_headers)
-            return normalize_response(answer, turn.request)
+            return normalize_response(answer, turn.response)
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)

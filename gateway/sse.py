@@ -34,7 +34,8 @@ def encode_event(event: dict[str, Any]) -> bytes:
     return f"event: {event['type']}\ndata: {event_json(event)}\n\n".encode("utf-8")
 
 
-def encode_stream(events: Iterable[dict[str, Any]]) -> Iterator[bytes]:
-    """One bytes object, so one write, per event, as soon as it is there."""
-    for event in events:
-        yield encode_event(event)
+def encode_stream(batches: Iterable[list[dict[str, Any]]]) -> Iterator[bytes]:
+    """One bytes object, so one write, per batch of events, as soon as it is there: each event goes
+    out whole, and the events one upstream chunk produced go out together."""
+    for batch in batches:
+        yield b"".join(map(encode_event, batch))

@@ -28,7 +28,7 @@ def create_response():
     engine = services().engine
     turn = engine.prepare(json_body(), headers=request.headers)
     if turn.request["stream"]:
-        return Response(encode_stream(engine.stream(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
+        return Response(encode_stream(engine.stream_batches(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     return jsonify(engine.complete(turn))
 
 

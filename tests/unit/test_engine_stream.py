@@ -100,3 +100,14 @@ def test_the_upstream_kind_decides_where_the_request_goes(api, path):
     events = list(engine.stream(engine.prepare({"model": "m", "input": "hi", "tools": [{"type": "custom", "name": "x"}]})))
     assert client.paths == [path]
     assert check_events(events)["output"][0]["content"][0]["text"] == " a"
+
+
+def test_each_batch_holds_what_one_upstream_chunk_gave():
+    engine, _ = engine_for(StubStream(chat_turn(" a", " b")))
+    turn = engine.prepare({"model": "m", "input": "hi", "stream": True, "store": False})
+    batches = [[event["type"] for event in batch] for batch in engine.stream_batches(turn)]
+    assert batches == [["response.created", "response.in_progress"],
+                       ["response.output_item.added", "response.content_part.added", "response.output_text.delta"],
+                       ["response.output_text.delta"],
+                       ["response.output_text.done", "response.content_part.done", "response.output_item.done",
+                        "response.completed"]]

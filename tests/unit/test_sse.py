@@ -42,6 +42,7 @@ def test_encode_event_frames_one_sse_event():
         b'"item_id":"msg_abc","output_index":2,"content_index":0,"delta":"hi","logprobs":[]}\n\n')
 
 
-def test_encode_stream_writes_each_event_as_one_bytes_object():
-    events = [text_delta("a"), text_delta("b")]
-    assert list(encode_stream(iter(events))) == [encode_event(events[0]), encode_event(events[1])]
+def test_encode_stream_writes_each_batch_as_one_bytes_object_of_whole_events():
+    batches = [[text_delta("a"), text_delta("b")], [text_delta("c")]]
+    out = list(encode_stream(iter(batches)))
+    assert out == [encode_event(batches[0][0]) + encode_event(batches[0][1]), encode_event(batches[1][0])]
