@@ -64,6 +64,12 @@ class _Handler(BaseHTTPRequestHandler):
         finally:
             self.server.fake._track(self.connection, False)
 
+    def send_response(self, code, message=None) -> None:
+        """A client that sent `Connection: close` is told the connection closes, as uvicorn does."""
+        super().send_response(code, message)
+        if self.close_connection:
+            self.send_header("Connection", "close")
+
     def do_GET(self) -> None:
         self._dispatch("GET")
 

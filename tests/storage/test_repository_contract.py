@@ -664,3 +664,44 @@ def test_migrating_a_version_3_database_replaces_its_indexes(database):
     database.save_response(make_turn("resp_after", previous="resp_before", depth=1))
     assert database.delete_response("resp_before")          # has a child: tombstoned, child keeps working
     assert [f.response_id for f in database.load_parent("resp_after").fragments] == ["resp_before", "resp_after"]
+
+
+# -- a fragment per upstream kind (schema v5) ----------------------------------------------------------
+def test_load_parent_returns_each_upstream_kinds_fragment(database):
+    turns = [make_turn("resp_a"), make_turn("resp_b", previous="resp_a", depth=1)]
+    for turn in turns:
+        turn.responses_fragment = f'{{"type":"message","role":"user","content":"{turn.response["id"]}"}}'
+        database.save_response(turn)
+    fragments = database.load_parent("resp_b").fragments
+    assert [f.for_kind("chat") for f in fragments] == [t.chat_fragment for t in turns]
+    assert [f.for_kind("responses") for f in fragments] == [t.responses_fragment for t in turns]
+
+
+def test_a_checkpoint_carries_a_segment_for_each_kind(database):
+    turns = [make_turn("resp_0"), make_turn("resp_1", previous="resp_0", depth=1),
+             make_turn("resp_2", previous="resp_1", depth=2)]
+    for turn in turns:
+        turn.responses_fragment = f'"{turn.response["id"]}"'
+    turns[2].segment = f"{turns[1].chat_fragment},{turns[2].chat_fragment}"
+    turns[2].responses_segment = f"{turns[1].responses_fragment},{turns[2].responses_fragment}"
+    turns[2].skip_parent = "resp_0"
+    for turn in turns:
+        database.save_response(turn)
+    fragments = database.load_parent("resp_2").fragments
+    assert [f.response_id for f in fragments] == ["resp_0", "resp_2"]
+    assert ",".join(f.for_kind("responses") for f in fragments) == '"resp_0","resp_1","resp_2"'
+
+
+def test_migrating_a_version_4_database_adds_the_responses_fragment_columns(database):
+    from playhouse.migrate import SchemaMigrator, migrate as schema_migrate
+    with db.connection_context():
+        schema_migrate(*(SchemaMigrator.from_database(db.obj).drop_column("responses", name)
+                         for name in ("responses_fragment", "responses_segment")))
+        SchemaVersion.delete().where(SchemaVersion.version > 4).execute()
+        ResponseRecord.insert(id="resp_v4", created_at=1, status="completed", model="m", fragment_version=2,
+                              response={"id": "resp_v4", "output": []}, request={},
+                              chat_fragment='{"role":"user","content":"old"}').execute()  # the columns v4 had
+    assert migrate() == SCHEMA_VERSION
+    [old] = database.load_parent("resp_v4").fragments
+    assert old.for_kind("chat") == '{"role":"user","content":"old"}'
+    assert old.for_kind("responses") is None  # written before: the engine re-translates its items

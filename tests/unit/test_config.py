@@ -168,3 +168,19 @@ def test_reasoning_replay_drop_disables_replay():
 
 def test_log_level_is_upper_cased():
     assert settings(LOG_LEVEL="debug").log_level == "DEBUG"
+
+
+# -- upstream API ----------------------------------------------------------------------------
+
+def test_the_upstream_api_defaults_to_chat():
+    assert settings().upstream_api == "chat"
+
+
+@pytest.mark.parametrize("raw, kind", [("responses", "responses"), (" Responses ", "responses"), ("chat", "chat")])
+def test_the_upstream_api_is_read(raw, kind):
+    assert settings(UPSTREAM_API=raw).upstream_api == kind
+
+
+def test_an_unknown_upstream_api_raises_naming_the_choices():
+    with pytest.raises(SettingsError, match="UPSTREAM_API must be 'chat' or 'responses'"):
+        settings(UPSTREAM_API="completions")
