@@ -8,9 +8,9 @@ event at a time, and `complete()` gives non-streaming clients the final Response
 SSE, JSON and WebSocket behave identically. A stored response is written before its terminal
 event is produced, also when it failed, and also when the client went away mid-stream.
 
-With a Responses upstream, a request that needs nothing from the gateway (see `proxied`) takes
-the stateless proxy path: its body is forwarded almost as sent and the upstream's events are
-relayed with only their quirks fixed (gateway/translate/relay.py).
+With a Responses upstream, a request that needs nothing from the gateway takes the stateless proxy
+path (gateway/proxy.py): its body is forwarded almost as sent and the upstream's events are
+relayed with only their quirks fixed.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
+from gateway import proxy
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
@@ -27,9 +28,7 @@ from gateway.ids import new_id
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
 from gateway.translate.inputs import join_fragments, normalize_input
-from gateway.translate.relay import Relay, normalize_response
 from gateway.translate.resource import new_response
-from gateway.upstream import failures
 from gateway.upstream.client import UpstreamClient, forwardable
 from gateway.upstream.kinds import KINDS, RESPONSES
 from schemas import parse_create_request
@@ -39,8 +38,6 @@ log = logging.getLogger(__name__)
 _ID_PREFIX = {"message": "msg", "function_call_output": "fco", "custom_tool_call_output": "ctco",
               "function_call": "fc", "reasoning": "rs"}
 _INHERITED = ("tools", "tool_choice")
-# Item types a Responses upstream takes as they are (the proxy path forwards nothing else).
-_NATIVE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
 
 
 @dataclass
@@ -84,15 +81,6 @@ def loaded_tools(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return tools
 
 
-def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
-    """Whether a Responses upstream can serve the request alone: nothing stored or continued, only
-    function tools, and only items it knows (no sealed reasoning, references or Codex shapes)."""
-    return (not request["store"] and not request.get("previous_response_id") and request.get("conversation") is None
-            and request.get("generate") is not False
-            and all(tool.get("type") == "function" for tool in request.get("tools") or [])
-            and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
-
-
 class Engine:
     def __init__(self, settings: Settings, client: UpstreamClient, repository: Repository,
                  cipher: ReasoningCipher) -> None:
@@ -112,7 +100,7 @@ class Engine:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
         items = with_ids(normalize_input(request["input"]))
         model = self.settings.upstream_model(request["model"])
-        if self.kind is RESPONSES and cache is None and proxied(request, items):
+        if self.kind is RESPONSES and cache is None and proxy.proxied(request, items):
             if not items and not request.get("instructions"):
                 raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
             return Turn(request=request, input_items=items, upstream_items=items, tool_map=ToolMap(),
@@ -155,7 +143,7 @@ class Engine:
         The upstream request is sent before `response.created` is handed out, so the model starts
         while the client receives the first events."""
         if turn.proxy:
-            yield from self._relay(turn)
+            yield from proxy.relay_batches(self.client, turn)
             return
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         opening = builder.start()
@@ -207,34 +195,10 @@ class Engine:
             log.exception("response %s crashed", turn.response["id"])
             return builder.fail(server_error(500, "The gateway failed while processing the upstream stream."))
 
-    def _relay(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
-        """The proxy path: the upstream's own events, numbered and with its quirks fixed."""
-        relay = Relay(turn.response)
-        upstream = None
-        try:
-            upstream = self.client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
-            for payload in upstream.payloads():
-                events = relay.feed(payload)
-                if events:
-                    yield events
-            if not relay.ended:
-                yield relay.fail(failures.ended_abnormally("no terminal event"))
-        except APIError as error:
-            log.warning("proxied response %s failed: %s", relay.response.get("id"), error.message)
-            yield relay.fail(error) if upstream is not None else relay.start_failed(error)
-        except Exception:
-            log.exception("proxied response %s crashed", relay.response.get("id"))
-            yield relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
-        finally:
-            if upstream is not None:
-                upstream.close()
-            turn.response, turn.error = relay.response, relay.error
-
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
         if turn.proxy:
-            answer = self.client.post_json(RESPONSES.path, turn.body, turn.forward_headers)
-            return normalize_response(answer, turn.response)
+            return proxy.relay_json(self.client, turn)
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)

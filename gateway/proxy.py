@@ -1,0 +1,62 @@
+"""The stateless proxy path of a Responses upstream (`UPSTREAM_API=responses`).
+
+A request that needs nothing from the gateway (nothing stored or continued, only function tools,
+only items the upstream knows) is forwarded almost as sent: the model resolved, the client's
+end-to-end headers, the upstream's key. Its events are relayed with only the upstream's quirks
+fixed (gateway/translate/relay.py), and the stream still ends with exactly one terminal event.
+"""
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any, Iterator
+
+from gateway.errors import APIError, server_error
+from gateway.translate.relay import Relay, normalize_response
+from gateway.upstream import failures
+from gateway.upstream.client import UpstreamClient
+from gateway.upstream.kinds import RESPONSES
+
+if TYPE_CHECKING:
+    from gateway.engine import Turn
+
+log = logging.getLogger(__name__)
+# Item types a Responses upstream takes as they are (anything else needs the stateful path).
+_NATIVE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
+
+
+def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
+    """Whether a Responses upstream can serve the request alone: nothing stored or continued, only
+    function tools, and only items it knows (no sealed reasoning, references or Codex shapes)."""
+    return (not request["store"] and not request.get("previous_response_id") and request.get("conversation") is None
+            and request.get("generate") is not False
+            and all(tool.get("type") == "function" for tool in request.get("tools") or [])
+            and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
+
+
+def relay_batches(client: UpstreamClient, turn: "Turn") -> Iterator[list[dict[str, Any]]]:
+    """The upstream's own events, numbered and with its quirks fixed, one batch per upstream event."""
+    relay = Relay(turn.response)
+    upstream = None
+    try:
+        upstream = client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
+        for payload in upstream.payloads():
+            events = relay.feed(payload)
+            if events:
+                yield events
+        if not relay.ended:
+            yield relay.fail(failures.ended_abnormally("no terminal event"))
+    except APIError as error:
+        log.warning("proxied response %s failed: %s", relay.response.get("id"), error.message)
+        yield relay.fail(error) if upstream is not None else relay.start_failed(error)
+    except Exception:
+        log.exception("proxied response %s crashed", relay.response.get("id"))
+        yield relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
+    finally:
+        if upstream is not None:
+            upstream.close()
+        turn.response, turn.error = relay.response, relay.error
+
+
+def relay_json(client: UpstreamClient, turn: "Turn") -> dict[str, Any]:
+    """A non-streaming request: the upstream's Response, normalized like a stream's snapshots."""
+    return normalize_response(client.post_json(RESPONSES.path, turn.body, turn.forward_headers), turn.response)
