@@ -61,11 +61,34 @@ def file_text(part: dict[str, Any], param: str) -> str:
                           "files given inline as a base64 data URL (file_data) are supported.", param=param)
 
 
-def image_url(part: dict[str, Any], param: str) -> str:
+def _image(part: dict[str, Any], param: str) -> dict[str, Any]:
     if not part.get("image_url"):
         raise invalid_request("input_image by file_id is not supported: send image_url "
                               "(an https or data URL).", param=f"{param}.file_id")
-    return part["image_url"]
+    detail = part.get("detail")
+    return {"image_url": part["image_url"], "detail": detail if detail in ("auto", "low", "high") else None}
+
+
+def user_content(content: Any, param: str) -> str | list[dict[str, Any]]:
+    """User or system message content: one string when it is all text (text files inlined), else
+    neutral parts, `{"text"}` or `{"image_url", "detail"}` (a known detail, else None), which each
+    upstream kind writes in its own form."""
+    if isinstance(content, str):
+        return content
+    parts: list[dict[str, Any]] = []
+    for index, part in enumerate(content):
+        kind, where = part["type"], f"{param}[{index}]"
+        if kind in TEXT_PARTS:
+            parts.append({"text": part["text"]})
+        elif kind == "input_image":
+            parts.append(_image(part, where))
+        elif kind == "input_file":
+            parts.append({"text": file_text(part, where)})
+        else:
+            raise invalid_request(f"Content part type {kind!r} cannot be used in a message.", param=f"{where}.type")
+    if all("text" in p for p in parts):
+        return "\n".join(p["text"] for p in parts)
+    return parts
 
 
 def assistant_text(content: Any) -> str:

@@ -9,34 +9,22 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import invalid_request
 from gateway.tools import ToolMap
-from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, TEXT_PARTS, assistant_text,
-                                      encode_objects, encode_with_history, file_text, image_url, loaded_tools_text,
-                                      lowered_call, output_text, reasoning_text, reject_reference)
+from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, assistant_text, encode_objects,
+                                      encode_with_history, loaded_tools_text, lowered_call, output_text,
+                                      reasoning_text, reject_reference, user_content)
+
+
+def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
+    if "text" in part:
+        return {"type": "text", "text": part["text"]}
+    image = {"url": part["image_url"], **({"detail": part["detail"]} if part["detail"] else {})}
+    return {"type": "image_url", "image_url": image}
 
 
 def _user_content(content: Any, param: str) -> Any:
-    if isinstance(content, str):
-        return content
-    parts: list[dict[str, Any]] = []
-    for index, part in enumerate(content):
-        kind = part["type"]
-        where = f"{param}[{index}]"
-        if kind in TEXT_PARTS:
-            parts.append({"type": "text", "text": part["text"]})
-        elif kind == "input_image":
-            image: dict[str, Any] = {"url": image_url(part, where)}
-            if part.get("detail") in ("auto", "low", "high"):
-                image["detail"] = part["detail"]
-            parts.append({"type": "image_url", "image_url": image})
-        elif kind == "input_file":
-            parts.append({"type": "text", "text": file_text(part, where)})
-        else:
-            raise invalid_request(f"Content part type {kind!r} cannot be used in a message.", param=f"{where}.type")
-    if all(p["type"] == "text" for p in parts):
-        return "\n".join(p["text"] for p in parts)
-    return parts
+    content = user_content(content, param)
+    return content if isinstance(content, str) else [_chat_part(part) for part in content]
 
 
 class _MessageList:

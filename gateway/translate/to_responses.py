@@ -11,34 +11,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from gateway.errors import invalid_request
 from gateway.tools import ToolMap
-from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, TEXT_PARTS, assistant_text,
-                                      encode_objects, encode_with_history, file_text, image_url, loaded_tools_text,
-                                      lowered_call, output_text, reasoning_text, reject_reference)
+from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, assistant_text, encode_objects,
+                                      encode_with_history, loaded_tools_text, lowered_call, output_text,
+                                      reasoning_text, reject_reference, user_content)
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
 
+def _responses_part(part: dict[str, Any]) -> dict[str, Any]:
+    if "text" in part:
+        return {"type": "input_text", "text": part["text"]}
+    return {"type": "input_image", "image_url": part["image_url"], "detail": part["detail"] or "auto"}
+
+
 def _content(content: Any, param: str) -> Any:
-    """User/system content: one string when it is all text (as the chat upstream gets it)."""
-    if isinstance(content, str):
-        return content
-    parts: list[dict[str, Any]] = []
-    for index, part in enumerate(content):
-        kind, where = part["type"], f"{param}[{index}]"
-        if kind in TEXT_PARTS:
-            parts.append({"type": "input_text", "text": part["text"]})
-        elif kind == "input_image":
-            detail = part.get("detail") if part.get("detail") in ("auto", "low", "high") else "auto"
-            parts.append({"type": "input_image", "image_url": image_url(part, where), "detail": detail})
-        elif kind == "input_file":
-            parts.append({"type": "input_text", "text": file_text(part, where)})
-        else:
-            raise invalid_request(f"Content part type {kind!r} cannot be used in a message.", param=f"{where}.type")
-    if all(p["type"] == "input_text" for p in parts):
-        return "\n".join(p["text"] for p in parts)
-    return parts
+    content = user_content(content, param)
+    return content if isinstance(content, str) else [_responses_part(part) for part in content]
 
 
 def build_items(items: list[dict[str, Any]], tool_map: ToolMap, replay_reasoning: bool = True) -> list[dict[str, Any]]:
