@@ -1,8 +1,7 @@
 """The measuring half of `bench.stream_bench`: one streamed request, CPU accounting from /proc,
-and the runners that drive a path at a given concurrency in rounds."""
+and the runners that drive several targets at a given concurrency in alternating rounds."""
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import os
@@ -33,7 +32,7 @@ class Sample:
 
 @dataclass
 class Phase:
-    path: str
+    target: "Target"
     concurrency: int
     planned: int
     samples: list[Sample] = field(default_factory=list)
@@ -41,6 +40,10 @@ class Phase:
     elapsed: float = 0.0
     capped: bool = False
     cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds used during the measured part
+
+    @property
+    def path(self) -> str:
+        return self.target.name
 
     @property
     def rps(self) -> float:
@@ -55,7 +58,8 @@ class Phase:
 
 # --- one streamed request ------------------------------------------------------------------------
 
-def _direct_first(event: bytes) -> bool:
+def chat_first(event: bytes) -> bool:
+    """A chat chunk carrying text (the role chunk's empty content does not count)."""
     for line in event.split(b"\n"):
         if line.startswith(b"data:") and line[5:].strip() != b"[DONE]":
             chunk = json.loads(line[5:])
@@ -63,35 +67,42 @@ def _direct_first(event: bytes) -> bool:
     return False
 
 
-def _gateway_first(event: bytes) -> bool:
+def responses_first(event: bytes) -> bool:
     return event.startswith(b"event: response.output_text.delta\n")
 
 
-def _direct_check(body: bytes, tokens: int) -> None:
+def chat_check(body: bytes, tokens: int | None) -> None:
     deltas = body.count(b'"delta":{"content":"') - body.count(b'"delta":{"content":""')
-    if deltas != tokens or not body.rstrip().endswith(b"data: [DONE]"):
-        raise BenchError(f"direct stream: {deltas} content deltas (want {tokens}) or no [DONE]")
+    if (tokens is not None and deltas != tokens) or not body.rstrip().endswith(b"data: [DONE]"):
+        raise BenchError(f"chat stream: {deltas} content deltas (want {tokens}) or no [DONE]")
 
 
-def _gateway_check(body: bytes, tokens: int) -> None:
+def responses_check(body: bytes, tokens: int | None) -> None:
+    """`tokens` None: a real model's stream (fewer deltas than tokens), which only has to end."""
     deltas = body.count(b"event: response.output_text.delta\n")
-    if deltas != tokens or b"event: response.completed\n" not in body:
-        raise BenchError(f"gateway stream: {deltas} text deltas (want {tokens}) or no response.completed")
+    ended = b"event: response.completed\n" in body or b"event: response.incomplete\n" in body
+    if (tokens is not None and deltas != tokens) or not ended:
+        raise BenchError(f"responses stream: {deltas} text deltas (want {tokens}) or no terminal event")
 
 
 @dataclass
 class Target:
-    name: str
+    name: str                        # what the report calls it: "<upstream> <kind> <path> <client>"
     url: str
     body: bytes
     is_first: Callable[[bytes], bool]
-    check: Callable[[bytes, int], None]
+    check: Callable[[bytes, int | None], None]
+    gateway: str | None = None       # the server whose CPU counts as the gateway's (None: direct)
+    new_connection: bool = False     # each request on a fresh TCP connection (Connection: close)
+    key: tuple = ()                  # (upstream, kind, path, client) for summaries
 
 
-def stream_once(session: requests.Session, target: Target, tokens: int) -> Sample:
+def stream_once(session: requests.Session, target: Target, tokens: int | None) -> Sample:
+    headers = {"Content-Type": "application/json"}
+    if target.new_connection:
+        headers["Connection"] = "close"  # the server closes it after the reply: the next request connects anew
     t0 = time.perf_counter()
-    resp = session.post(target.url, data=target.body, headers={"Content-Type": "application/json"},
-                        stream=True, timeout=(5, 10))  # connect, per-read
+    resp = session.post(target.url, data=target.body, headers=headers, stream=True, timeout=(5, 60))
     try:
         if resp.status_code != 200:
             raise BenchError(f"HTTP {resp.status_code}: {resp.text[:200]}")
@@ -197,10 +208,10 @@ class Runner:
     sending `target`'s request; `batch()` runs a bounded number of requests and records them
     into `phase`. Kept open across the interleaved rounds so connections stay warm."""
 
-    def __init__(self, target: Target, concurrency: int, planned: int, tokens: int,
+    def __init__(self, target: Target, concurrency: int, planned: int, tokens: int | None,
                  servers: dict[str, Server]) -> None:
         self.target, self.concurrency, self.tokens, self.servers = target, concurrency, tokens, servers
-        self.phase = Phase(target.name, concurrency, planned)
+        self.phase = Phase(target, concurrency, planned)
         self.pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix=f"{target.name}-c{concurrency}")
         self.local, self.sessions, self.lock = threading.local(), [], threading.Lock()
         self.stop = threading.Event()  # too many errors, or shutting down: no new requests
@@ -262,17 +273,17 @@ class Runner:
             session.close()
 
 
-def run_level(targets: list[Target], concurrency: int, planned: int, args: argparse.Namespace,
-              servers: dict[str, Server], deadline: float, out: list[Phase]) -> list[Phase]:
-    """Warm up, then `args.rounds` rounds alternating the targets, so a load change on the shared
-    machine hits both paths alike; stops starting requests at `deadline`. The phases are appended
+def run_level(targets: list[Target], concurrency: int, planned: int, warmup: int, rounds: int,
+              tokens: int | None, servers: dict[str, Server], deadline: float, out: list[Phase]) -> list[Phase]:
+    """Warm up, then `rounds` rounds alternating the targets, so a load change on the shared
+    machine hits every path alike; stops starting requests at `deadline`. The phases are appended
     to `out` at once, so an interrupted level still reports what it measured."""
-    runners = [Runner(t, concurrency, planned, args.tokens, servers) for t in targets]
+    runners = [Runner(t, concurrency, planned, tokens, servers) for t in targets]
     out += [runner.phase for runner in runners]
     try:
         for runner in runners:
-            runner.batch(args.warmup, deadline, record=False)
-        rounds = max(1, min(args.rounds, planned))
+            runner.batch(warmup, deadline, record=False)
+        rounds = max(1, min(rounds, planned))
         for r in range(rounds):
             for i, runner in enumerate(runners):
                 n = planned * (r + 1) // rounds - planned * r // rounds

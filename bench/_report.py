@@ -2,12 +2,12 @@
 JSON), and the Results section of docs/benchmarks.md."""
 from __future__ import annotations
 
-import argparse
 import math
 import os
 import platform
 import re
 import subprocess
+from dataclasses import dataclass
 from datetime import datetime
 
 from bench._measure import BenchError, Phase
@@ -17,84 +17,111 @@ DOC = ROOT / "docs" / "benchmarks.md"
 BEGIN, END = "<!-- bench:results:begin -->", "<!-- bench:results:end -->"
 
 
+@dataclass(frozen=True)
+class Goal:
+    key: str               # the number's name in the JSON summary
+    label: str
+    kind: str              # upstream kind of the gateway path
+    path: str              # gateway | proxy
+    concurrency: int
+    measure: str           # "ttfd": added p50 TTFD in ms; "share": % of direct req/s
+    limit: float
+
+    def met(self, value: float) -> bool:
+        return value <= self.limit if self.measure == "ttfd" else value >= self.limit
+
+    @property
+    def rule(self) -> str:
+        return f"≤ {self.limit:g} ms added" if self.measure == "ttfd" else f"≥ {self.limit:g} % of direct req/s"
+
+
+# All against the fake upstream with kept-alive clients (docs/benchmarks.md, "Targets").
+GOALS = (
+    Goal("chat_added_ttfd_ms", "chat kind: added p50 TTFD at c=1", "chat", "gateway", 1, "ttfd", 2.0),
+    Goal("chat_share_pct", "chat kind: req/s at c=16", "chat", "gateway", 16, "share", 50.0),
+    Goal("responses_added_ttfd_ms", "responses kind, stateful: added p50 TTFD at c=1", "responses", "gateway", 1,
+         "ttfd", 2.0),
+    Goal("responses_share_pct", "responses kind, stateful: req/s at c=16", "responses", "gateway", 16, "share", 50.0),
+    Goal("proxy_added_ttfd_ms", "responses kind, proxy path: added p50 TTFD at c=1", "responses", "proxy", 1,
+         "ttfd", 1.0),
+)
+
+
 def _ms(x: float) -> str:
     return "–" if math.isnan(x) else f"{x * 1000:.2f}"
 
 
-def _other_cores(p: Phase) -> str:
-    """CPUs used by processes outside this benchmark, and stolen by the hypervisor, during the
-    phase: the noise indicators of a shared machine."""
-    if "machine" not in p.cpu or not p.elapsed:
-        return "–"
-    ours = sum(p.cpu.get(k, 0.0) for k in ("client", "gateway", "upstream"))
-    return f"{max(0.0, p.cpu['machine'] - ours) / p.elapsed:.2f} · {p.cpu.get('steal', 0.0) / p.elapsed:.2f}"
+def _by_key(phases: list[Phase]) -> dict[tuple, Phase]:
+    return {(*p.target.key, p.concurrency): p for p in phases if p.samples}
 
 
-def report(phases: list[Phase], args: argparse.Namespace, started: datetime, total_s: float,
-           idle_load: float | None, interrupted: bool = False) -> str:
+def compare(phases: list[Phase], upstream: str, kind: str, path: str, client: str,
+            concurrency: int) -> tuple[float | None, float | None]:
+    """(added p50 TTFD in ms, % of direct req/s) of a gateway path against its direct twin."""
+    by = _by_key(phases)
+    gateway = by.get((upstream, kind, path, client, concurrency))
+    direct = by.get((upstream, kind, "direct", client, concurrency))
+    if gateway is None or direct is None:
+        return None, None
+    added = (gateway.pct("ttfd", .5) - direct.pct("ttfd", .5)) * 1000
+    return added, (100 * gateway.rps / direct.rps if direct.rps else None)
+
+
+def goal_results(phases: list[Phase]) -> dict[str, float | None]:
+    results: dict[str, float | None] = {}
+    for goal in GOALS:
+        added, share = compare(phases, "fake", goal.kind, goal.path, "kept-alive", goal.concurrency)
+        results[goal.key] = added if goal.measure == "ttfd" else share
+    return results
+
+
+def report(phases: list[Phase], settings: str, started: datetime, total_s: float, idle_load: float | None,
+           interrupted: bool = False) -> str:
     lines = [
         *(["- **Interrupted**: partial results, not comparable with complete runs."] if interrupted else []),
         f"- Run: {started:%Y-%m-%d %H:%M} UTC, gateway code `{_revision()}`, {total_s:.0f} s wall clock.",
-        f"- Requests: {args.warmup} warm-up per path and concurrency, then the measured ones in {args.rounds} "
-        f"rounds alternating direct/gateway; gateway requests "
-        f"{'with `store: false`' if args.no_store else 'stored (API default `store: true`)'}.",
-        f"- Upstream: fake, `--tokens {args.tokens} --delay-ms {args.delay_ms:g}`. Gateway: gunicorn with "
-        f"gunicorn.conf.py, workers={args.workers or f'default ({max(2, 2 * (os.cpu_count() or 1))})'}, "
-        f"threads={args.threads or 'default (32)'}.",
+        f"- {settings}",
         f"- Machine: {os.cpu_count()} CPUs ({_cpu_model()}), Python {platform.python_version()}, "
-        f"{platform.system()} {platform.release()}; client, gateway and upstream share these CPUs over loopback. "
-        f"Other processes' load just before the run: "
-        f"{'unknown' if idle_load is None else f'{idle_load:.2f} CPUs'}.",
-        "",
-        "| path | conc. | done / planned | errors | TTFD p50 ms | TTFD p99 ms | first byte p50 ms "
-        "| stream p50 ms | stream p99 ms | req/s | CPU ms/req client · gateway · upstream | other load · steal (CPUs) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|",
+        f"{platform.system()} {platform.release()}; clients, gateways and upstreams share these CPUs over loopback. "
+        f"Other processes' load just before the run: {'unknown' if idle_load is None else f'{idle_load:.2f} CPUs'}.",
+        "", "**Side by side** (each gateway path against the same upstream called directly):", "",
+        "| upstream | kind | path | client | conc. | added TTFD p50 ms | req/s vs direct |",
+        "|---|---|---|---|---:|---:|---:|",
     ]
     for p in phases:
-        n = max(len(p.samples), 1)
-        cpu = " · ".join(f"{p.cpu[k] * 1000 / n:.2f}" if k in p.cpu else "–" for k in ("client", "gateway", "upstream"))
-        lines.append(
-            f"| {p.path} | {p.concurrency} | {len(p.samples)} / {p.planned}{' (capped)' if p.capped else ''} "
-            f"| {len(p.errors)} | {_ms(p.pct('ttfd', .5))} | {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('ttfb', .5))} "
-            f"| {_ms(p.pct('total', .5))} | {_ms(p.pct('total', .99))} | {p.rps:.0f} | {cpu} | {_other_cores(p)} |")
-    lines.append("")
-    targets = target_results(phases)
-    if targets.get("added_ttfd_ms") is not None:
-        added = targets["added_ttfd_ms"]
-        verdict = "**met**" if added <= 2.0 else "**missed**"
-        lines.append(f"- Gateway added p50 TTFD at concurrency 1: **{added:+.2f} ms** "
-                     f"(target ≤ 2 ms: {verdict}).")
-    if targets.get("share_pct") is not None:
-        share, by = targets["share_pct"], {(p.path, p.concurrency): p for p in phases}
-        verdict = "**met**" if share >= 50 else "**missed**"
-        lines.append(f"- Gateway req/s at concurrency 16: **{by['gateway', 16].rps:.0f} vs {by['direct', 16].rps:.0f} "
-                     f"direct = {share:.0f}%** (target ≥ 50%: {verdict}).")
+        upstream, kind, path, client = p.target.key
+        if path == "direct":
+            continue
+        added, share = compare(phases, upstream, kind, path, client, p.concurrency)
+        lines.append(f"| {upstream} | {kind} | {path} | {client} | {p.concurrency} "
+                     f"| {'–' if added is None else f'{added:+.2f}'} | {'–' if share is None else f'{share:.0f} %'} |")
+    lines += ["", "**Targets**:", ""]
+    for goal, value in zip(GOALS, goal_results(phases).values()):
+        shown = "–" if value is None else f"{value:+.2f} ms" if goal.measure == "ttfd" else f"{value:.0f} %"
+        verdict = "not measured" if value is None else "**met**" if goal.met(value) else "**missed**"
+        lines.append(f"- {goal.label} (kept-alive, fake upstream): **{shown}** (target {goal.rule}: {verdict}).")
+    lines += ["", "**Every phase**:", "",
+              "| upstream | kind | path | client | conc. | done / planned | errors | TTFD p50 ms | TTFD p99 ms "
+              "| stream p50 ms | req/s | gateway CPU ms/req |",
+              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
-        drops, retrans = int(p.cpu.get("ListenOverflows", 0)), int(p.cpu.get("TCPSynRetrans", 0))
-        if drops or retrans:
-            lines.append(f"- {p.path} c={p.concurrency}: the machine counted {drops} TCP listen-queue overflows and "
-                         f"{retrans} SYN retransmits during this phase (each retransmit costs its connection ~1 s).")
+        n = max(len(p.samples), 1)
+        cpu = f"{p.cpu[p.target.gateway] * 1000 / n:.2f}" if p.target.gateway in p.cpu else "–"
+        lines.append(f"| {' | '.join(p.target.key)} | {p.concurrency} | {len(p.samples)} / {p.planned}"
+                     f"{' (capped)' if p.capped else ''} | {len(p.errors)} | {_ms(p.pct('ttfd', .5))} "
+                     f"| {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('total', .5))} | {p.rps:.0f} | {cpu} |")
     for p in phases:
         if p.errors:
             lines.append(f"- {p.path} c={p.concurrency}: {len(p.errors)} errors, first: `{p.errors[0]}`")
     return "\n".join(lines) + "\n"
 
 
-def target_results(phases: list[Phase]) -> dict[str, float | None]:
-    """The two numbers the targets are about: added p50 TTFD at c=1 (ms) and the gateway's share of
-    direct req/s at c=16 (%); None where a phase is missing or completed nothing."""
-    by = {(p.path, p.concurrency): p for p in phases if p.samples}
-    d1, g1, d16, g16 = (by.get(k) for k in (("direct", 1), ("gateway", 1), ("direct", 16), ("gateway", 16)))
-    return {"added_ttfd_ms": (g1.pct("ttfd", .5) - d1.pct("ttfd", .5)) * 1000 if d1 and g1 else None,
-            "share_pct": 100 * g16.rps / d16.rps if d16 and g16 and d16.rps else None}
-
-
 def summary(phases: list[Phase]) -> dict:
     """What `--json` writes: the target numbers and each phase's main figures."""
-    return {"revision": _revision(), **target_results(phases),
-            "phases": [{"path": p.path, "concurrency": p.concurrency, "done": len(p.samples), "errors": len(p.errors),
-                        "ttfd_p50_ms": None if not p.samples else p.pct("ttfd", .5) * 1000, "rps": p.rps,
-                        "gateway_cpu_ms": p.cpu.get("gateway", 0.0) * 1000 / max(len(p.samples), 1)}
+    return {"revision": _revision(), **goal_results(phases),
+            "phases": [{"key": list(p.target.key), "concurrency": p.concurrency, "done": len(p.samples),
+                        "errors": len(p.errors), "rps": p.rps,
+                        "ttfd_p50_ms": None if not p.samples else p.pct("ttfd", .5) * 1000}
                        for p in phases]}
 
 
@@ -108,7 +135,7 @@ def _git(*args: str) -> str:
 
 
 def _revision() -> str:
-    """The commit measured (read-only git: no index refresh, no locks); the gateway changes quickly."""
+    """The commit measured (read-only git: no index refresh, no locks)."""
     rev = _git("rev-parse", "--short", "HEAD") or "unknown"
     return rev + (" + uncommitted changes" if _git("status", "--porcelain", "--untracked-files=no") else "")
 

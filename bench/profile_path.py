@@ -33,7 +33,7 @@ AREAS = [
     ("storage (peewee, sqlite3)", ("/storage/", "peewee", "sqlite3")),
     ("request validation (schemas, marshmallow)", ("/schemas/", "marshmallow")),
     ("gateway: events (translate/, engine, sse)", ("/gateway/translate/", "/gateway/engine", "/gateway/sse")),
-    ("gateway: upstream client", ("/gateway/upstream", "/gateway/arrivals")),
+    ("gateway: upstream client", ("/gateway/upstream",)),
     ("gateway: other", ("/gateway/", "/app.py")),
     ("upstream HTTP (requests, urllib3, http.client, email headers)", ("requests/", "urllib3/", "http/client",
                                                                       "email/", "urllib/request", "socket.py")),
@@ -81,17 +81,17 @@ def areas_of(stats: pstats.Stats) -> dict[str, float]:
 # Cumulative time of a few call sites, to read the profile by what the gateway does.
 CALL_SITES = [
     ("whole view: parse+validate+translate (Engine.prepare)", "gateway/engine.py", "prepare"),
-    ("open upstream stream (UpstreamClient.open_chat_stream)", "gateway/upstream.py", "open_chat_stream"),
+    ("open upstream stream (UpstreamClient.open_stream)", "gateway/upstream/client.py", "open_stream"),
     ("  of which requests' proxy lookup in os.environ (trust_env)", "requests/sessions.py",
      "merge_environment_settings"),
     ("  of which requests' ~/.netrc lookup (trust_env)", "requests/utils.py", "get_netrc_auth"),
     ("  of which new TCP connection to the upstream", "urllib3/connection.py", "connect"),
-    ("read + parse upstream SSE (ChatStream.with_lookahead)", "gateway/upstream.py", "with_lookahead"),
-    ("build events (EventBuilder.feed)", "gateway/translate/from_upstream.py", "feed"),
+    ("read + parse upstream SSE (UpstreamStream.payloads)", "gateway/upstream/client.py", "payloads"),
+    ("build events (ChatDecoder.feed)", "gateway/translate/from_chat.py", "feed"),
     ("response snapshots (resource.snapshot, deepcopy)", "gateway/translate/resource.py", "snapshot"),
     ("encode SSE events (sse.encode_event)", "gateway/sse.py", "encode_event"),
     ("store the response (Engine._persist)", "gateway/engine.py", "_persist"),
-    ("close upstream response (ChatStream.close)", "gateway/upstream.py", "close"),
+    ("close upstream response (UpstreamStream.close)", "gateway/upstream/client.py", "close"),
 ]
 
 

@@ -1,13 +1,12 @@
-"""Run `bench.stream_bench` several times and summarise the two targets over the runs.
+"""Run `bench.stream_bench` several times and summarise every target over the runs.
 
     python -m bench.repeat                    # 9 runs with the default settings
     python -m bench.repeat -n 5 --write       # ... and put the summary in docs/benchmarks.md
-    python -m bench.repeat -n 3 -- --no-store # options after `--` go to every stream_bench run
+    python -m bench.repeat -n 3 -- --no-vllm  # options after `--` go to every stream_bench run
 
-One run's ratio moves with the minute: a shared VM's speed drifts, and which gunicorn worker
+One run's numbers move with the minute: a shared VM's speed drifts, and which gunicorn worker
 each of the 16 keep-alive connections lands on changes per run. Each run here is a fresh
-stream_bench process (its own servers and connections); the summary gives every run's numbers and
-the median, range and count of runs meeting each target.
+stream_bench process (its own servers and connections); a target is judged on the median.
 """
 from __future__ import annotations
 
@@ -20,11 +19,10 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from bench._report import DOC, GOALS, Goal, write_doc
 from bench._servers import ROOT
-from bench._report import DOC, write_doc
 
 BEGIN, END = "<!-- bench:repeat:begin -->", "<!-- bench:repeat:end -->"
-TTFD_LIMIT_MS, SHARE_FLOOR_PCT = 2.0, 50.0
 
 
 def run_once(extra: list[str], path: Path) -> dict:
@@ -36,25 +34,29 @@ def run_once(extra: list[str], path: Path) -> dict:
     return json.loads(path.read_text())
 
 
-def _spread(values: list[float], unit: str, fmt: str) -> str:
-    return (f"{statistics.median(values):{fmt}}{unit} (range {min(values):{fmt}} to {max(values):{fmt}}{unit})"
-            if values else "–")
+def _shown(goal: Goal, value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:+.2f} ms" if goal.measure == "ttfd" else f"{value:.1f} %"
 
 
 def summarise(runs: list[dict], started: datetime) -> str:
-    ttfd = [r["added_ttfd_ms"] for r in runs if r.get("added_ttfd_ms") is not None]
-    share = [r["share_pct"] for r in runs if r.get("share_pct") is not None]
     lines = [f"- {len(runs)} runs of `python -m bench.stream_bench` from {started:%Y-%m-%d %H:%M} UTC, "
              f"gateway code `{runs[0]['revision'] if runs else 'unknown'}`.", "",
-             "| run | added TTFD p50 at c=1 | c=16 share of direct req/s |", "|---:|---:|---:|"]
-    for i, r in enumerate(runs, 1):
-        added, pct = r.get("added_ttfd_ms"), r.get("share_pct")
-        lines.append(f"| {i} | {'–' if added is None else f'{added:+.2f} ms'} | {'–' if pct is None else f'{pct:.1f} %'} |")
-    lines += ["",
-              f"- Target 1 (≤ {TTFD_LIMIT_MS:g} ms added): median {_spread(ttfd, ' ms', '+.2f')}; "
-              f"met in {sum(v <= TTFD_LIMIT_MS for v in ttfd)} of {len(ttfd)} runs.",
-              f"- Target 2 (≥ {SHARE_FLOOR_PCT:g} %): median {_spread(share, ' %', '.1f')}; "
-              f"met in {sum(v >= SHARE_FLOOR_PCT for v in share)} of {len(share)} runs."]
+             "| run | " + " | ".join(goal.label for goal in GOALS) + " |",
+             "|---:|" + "---:|" * len(GOALS)]
+    for i, run in enumerate(runs, 1):
+        lines.append(f"| {i} | " + " | ".join(_shown(goal, run.get(goal.key)) for goal in GOALS) + " |")
+    lines.append("")
+    for goal in GOALS:
+        values = [run[goal.key] for run in runs if run.get(goal.key) is not None]
+        if not values:
+            lines.append(f"- {goal.label} ({goal.rule}): not measured.")
+            continue
+        median = statistics.median(values)
+        lines.append(f"- {goal.label} ({goal.rule}): median {_shown(goal, median)} (range {_shown(goal, min(values))} "
+                     f"to {_shown(goal, max(values))}), {'**met**' if goal.met(median) else '**missed**'} at the "
+                     f"median; met in {sum(goal.met(v) for v in values)} of {len(values)} runs.")
     return "\n".join(lines) + "\n"
 
 
@@ -75,8 +77,7 @@ def main(argv: list[str] | None = None) -> int:
             except (RuntimeError, OSError, ValueError) as exc:
                 print(f"run {i + 1} failed: {exc}", file=sys.stderr)
                 return 1
-            last = runs[-1]
-            print(f"run {i + 1}/{args.runs}: added TTFD {last.get('added_ttfd_ms')}, share {last.get('share_pct')}",
+            print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{goal.key} {runs[-1].get(goal.key)}" for goal in GOALS),
                   file=sys.stderr)
     text = summarise(runs, started)
     print(text)

@@ -1,4 +1,4 @@
-"""`bench.repeat`'s summary: medians, ranges and how many runs met each target."""
+"""`bench.repeat`'s summary: every run's numbers, and per target the median, range and verdict."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
@@ -11,16 +11,23 @@ from bench.repeat import BEGIN, END, main, summarise
 STARTED = datetime(2026, 11, 21, 13, 0, tzinfo=timezone.utc)
 
 
-def runs(*pairs):
-    return [{"revision": "abc1234", "added_ttfd_ms": ttfd, "share_pct": share} for ttfd, share in pairs]
+def runs(*values):
+    """Runs with the chat TTFD and share targets set (the others not measured)."""
+    return [{"revision": "abc1234", "chat_added_ttfd_ms": ttfd, "chat_share_pct": share} for ttfd, share in values]
 
 
 def test_the_summary_has_every_run_and_the_median_range_and_count_per_target():
     text = summarise(runs((1.0, 48.0), (2.5, 51.0), (1.5, 50.0)), STARTED)
-    assert "| 2 | +2.50 ms | 51.0 % |" in text
-    assert "median +1.50 ms (range +1.00 to +2.50 ms); met in 2 of 3 runs" in text
-    assert "median 50.0 % (range 48.0 to 51.0 %); met in 2 of 3 runs" in text
+    assert "| 2 | +2.50 ms | 51.0 % | – | – | – |" in text
+    assert "median +1.50 ms (range +1.00 ms to +2.50 ms), **met** at the median; met in 2 of 3 runs" in text
+    assert "median 50.0 % (range 48.0 % to 51.0 %), **met** at the median; met in 2 of 3 runs" in text
+    assert "proxy path: added p50 TTFD at c=1 (≤ 1 ms added): not measured." in text
     assert "gateway code `abc1234`" in text
+
+
+def test_a_target_missed_at_the_median_says_so():
+    text = summarise(runs((3.0, 40.0), (2.5, 45.0), (1.0, 60.0)), STARTED)
+    assert "median +2.50 ms (range +1.00 ms to +3.00 ms), **missed** at the median; met in 1 of 3 runs" in text
 
 
 def test_a_run_without_a_number_is_listed_but_not_counted():
