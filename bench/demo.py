@@ -9,6 +9,7 @@ are stopped on every exit path.
 from __future__ import annotations
 
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -98,10 +99,12 @@ def main() -> int:
     fake = gateway = None
     with tempfile.TemporaryDirectory(prefix="gateway-demo-") as tmp:
         try:
-            print("starting the fake upstream and the gateway (gunicorn, gunicorn.conf.py) ...", flush=True)
+            kind = os.environ.get("UPSTREAM_API") or "chat"  # `UPSTREAM_API=responses make demo`
+            print(f"starting the fake upstream and the gateway (gunicorn, gunicorn.conf.py, UPSTREAM_API={kind}) ...",
+                  flush=True)
             fake = start_fake(Path(tmp), MODEL)
-            gateway = start_gateway(Path(tmp), fake.url, {"GATEWAY_WORKERS": "1", "LOG_LEVEL": "WARNING"},
-                                    ready_path="/ready")
+            gateway = start_gateway(Path(tmp), fake.url, {"GATEWAY_WORKERS": "1", "LOG_LEVEL": "WARNING",
+                                                          "UPSTREAM_API": kind}, ready_path="/ready")
             print(f"fake upstream {fake.url} (pid {fake.pid}), gateway {gateway.url} (pid {gateway.pid}): ready")
             conversation(gateway.url)
             print("\ndemo OK: streamed text, reasoning, tool call and tool result all went through the gateway.")
