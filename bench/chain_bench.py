@@ -1,6 +1,8 @@
-"""Per-turn gateway overhead at chain depth 1, 100 and 1,000, on SQLite and PostgreSQL.
+"""Per-turn gateway overhead at chain depth 1, 100 and 1,000, on SQLite and PostgreSQL, with each
+upstream kind.
 
-    python -m bench.chain_bench [--depth 1000] [--turns 100] [--backends sqlite,postgres] [--write]
+    python -m bench.chain_bench [--depth 1000] [--turns 100] [--backends sqlite,postgres]
+                                [--upstream-apis chat,responses] [--write]
 
 The gateway runs under gunicorn with the shipped config; the fake upstream runs in this process
 and records how long it spent on each request (body read → last byte written). A chain is built
@@ -22,7 +24,7 @@ from pathlib import Path
 import requests
 
 from bench._servers import start_gateway, stop_all, stop_on_sigterm
-from tests.fakes.upstream import FakeUpstream
+from tests.fakes.upstream import MODEL_PATHS, FakeUpstream
 
 MODEL = "bench-model"
 DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/test"
@@ -41,7 +43,7 @@ def turn(session: requests.Session, url: str, fake: FakeUpstream, previous: str 
                         json={"model": MODEL, "input": text, "previous_response_id": previous})
     wall = time.perf_counter() - started
     resp.raise_for_status()
-    upstream = sum(r.get("elapsed_s", 0.0) for r in fake.requests[before:] if r["path"] == "/v1/chat/completions")
+    upstream = sum(r.get("elapsed_s", 0.0) for r in fake.requests[before:] if r["path"] in MODEL_PATHS)
     return resp.json()["id"], wall - upstream
 
 
@@ -59,13 +61,14 @@ def drop_pg_schema(base: str, schema: str) -> None:
         cur.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
 
 
-def run_backend(name: str, database_url: str, depths: list[int], turns: int, deadline: float) -> dict[int, list[float]]:
-    tmp = Path(tempfile.mkdtemp(prefix=f"chain-bench-{name}-"))
+def run_backend(name: str, database_url: str, depths: list[int], turns: int, deadline: float,
+                kind: str) -> dict[int, list[float]]:
+    tmp = Path(tempfile.mkdtemp(prefix=f"chain-bench-{name}-{kind}-"))
     fake = FakeUpstream(models=(MODEL,)).start()
     gateway = None
     try:
         gateway = start_gateway(tmp, fake.base_url, {"SKIP_LLM_READY_CHECK": "1", "DATABASE_URL": database_url,
-                                                     "LOG_LEVEL": "WARNING"}, "/ready")
+                                                     "LOG_LEVEL": "WARNING", "UPSTREAM_API": kind}, "/ready")
         session = requests.Session()
         session.trust_env = False
         leaves: dict[int, str] = {}
@@ -91,7 +94,7 @@ def run_backend(name: str, database_url: str, depths: list[int], turns: int, dea
 
 
 def report(all_results: dict[str, dict[int, list[float]]]) -> str:
-    lines = ["| backend | depth | turns | overhead p50 (ms) | overhead p90 (ms) | p50 vs depth 1 |",
+    lines = ["| backend, upstream kind | depth | turns | overhead p50 (ms) | overhead p90 (ms) | p50 vs depth 1 |",
              "|---|---|---|---|---|---|"]
     for backend, results in all_results.items():
         base = statistics.median(results[min(results)]) if results[min(results)] else float("nan")
@@ -107,24 +110,27 @@ def main() -> None:
     parser.add_argument("--depth", type=int, default=1000)
     parser.add_argument("--turns", type=int, default=100)
     parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--upstream-apis", default="chat,responses")
     parser.add_argument("--postgres-url", default=DEFAULT_PG)
-    parser.add_argument("--max-seconds", type=float, default=300)
+    parser.add_argument("--max-seconds", type=float, default=600)
     parser.add_argument("--write", action="store_true", help="update the chain-depth section of docs/benchmarks.md")
     args = parser.parse_args()
     stop_on_sigterm()
     depths = sorted({1, min(100, args.depth), args.depth})
     deadline = time.monotonic() + args.max_seconds
     all_results: dict[str, dict[int, list[float]]] = {}
-    for backend in args.backends.split(","):
-        if backend == "sqlite":
-            url = f"sqlite:///{tempfile.mkdtemp(prefix='chain-bench-db-')}/gateway.db"
-            all_results["SQLite"] = run_backend("sqlite", url, depths, args.turns, deadline)
-        elif backend == "postgres":
-            url, schema = pg_schema_url(args.postgres_url)
-            try:
-                all_results["PostgreSQL"] = run_backend("postgres", url, depths, args.turns, deadline)
-            finally:
-                drop_pg_schema(args.postgres_url, schema)
+    for kind in args.upstream_apis.split(","):
+        for backend in args.backends.split(","):
+            if backend == "sqlite":
+                url = f"sqlite:///{tempfile.mkdtemp(prefix='chain-bench-db-')}/gateway.db"
+                all_results[f"SQLite, {kind}"] = run_backend("sqlite", url, depths, args.turns, deadline, kind)
+            elif backend == "postgres":
+                url, schema = pg_schema_url(args.postgres_url)
+                try:
+                    all_results[f"PostgreSQL, {kind}"] = run_backend("postgres", url, depths, args.turns, deadline,
+                                                                     kind)
+                finally:
+                    drop_pg_schema(args.postgres_url, schema)
     table = report(all_results)
     print(table)
     if args.write:
