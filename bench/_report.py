@@ -51,6 +51,16 @@ def _ms(x: float) -> str:
     return "–" if math.isnan(x) else f"{x * 1000:.2f}"
 
 
+def _other_load(p: Phase) -> str:
+    """CPUs used during the phase by processes outside the benchmark, and stolen by the hypervisor:
+    the noise indicators of a shared machine."""
+    if "machine" not in p.cpu or not p.elapsed:
+        return "–"
+    ours = sum(value for key, value in p.cpu.items() if key not in ("machine", "steal", "ListenOverflows",
+                                                                      "TCPSynRetrans"))
+    return f"{max(0.0, p.cpu['machine'] - ours) / p.elapsed:.2f} · {p.cpu.get('steal', 0.0) / p.elapsed:.2f}"
+
+
 def _by_key(phases: list[Phase]) -> dict[tuple, Phase]:
     return {(*p.target.key, p.concurrency): p for p in phases if p.samples}
 
@@ -102,14 +112,19 @@ def report(phases: list[Phase], settings: str, started: datetime, total_s: float
         lines.append(f"- {goal.label} (kept-alive, fake upstream): **{shown}** (target {goal.rule}: {verdict}).")
     lines += ["", "**Every phase**:", "",
               "| upstream | kind | path | client | conc. | done / planned | errors | TTFD p50 ms | TTFD p99 ms "
-              "| stream p50 ms | req/s | gateway CPU ms/req |",
-              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
+              "| stream p50 ms | req/s | gateway CPU ms/req | other load · steal (CPUs) |",
+              "|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for p in phases:
         n = max(len(p.samples), 1)
         cpu = f"{p.cpu[p.target.gateway] * 1000 / n:.2f}" if p.target.gateway in p.cpu else "–"
         lines.append(f"| {' | '.join(p.target.key)} | {p.concurrency} | {len(p.samples)} / {p.planned}"
                      f"{' (capped)' if p.capped else ''} | {len(p.errors)} | {_ms(p.pct('ttfd', .5))} "
-                     f"| {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('total', .5))} | {p.rps:.0f} | {cpu} |")
+                     f"| {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('total', .5))} | {p.rps:.0f} | {cpu} | {_other_load(p)} |")
+    for p in phases:
+        drops, retrans = int(p.cpu.get("ListenOverflows", 0)), int(p.cpu.get("TCPSynRetrans", 0))
+        if drops or retrans:
+            lines.append(f"- {p.path} c={p.concurrency}: {drops} TCP listen-queue overflows and {retrans} SYN "
+                         f"retransmits during this phase (each retransmit costs its connection ~1 s).")
     for p in phases:
         if p.errors:
             lines.append(f"- {p.path} c={p.concurrency}: {len(p.errors)} errors, first: `{p.errors[0]}`")
