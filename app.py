@@ -1,26 +1,39 @@
 """Application factory: `create_app(settings)`; gunicorn serves `app:create_app()`."""
 from __future__ import annotations
 
-import logging
+from flask import Flask, g, request
 
-from flask import Flask, request
-
-from gateway.api import conversations, errors, health, models, responses, ws
-from gateway.auth import require_api_key
+from gateway.access import AccessRecord, request_id_from
+from gateway.api import conversations, errors, health, metrics, models, responses, ws
+from gateway.auth import authenticate
 from gateway.config import Settings
 from gateway.extensions import sock
-from gateway.ids import new_id
+from gateway.logs import configure_logging
 from gateway.services import Services
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger().setLevel(level)
+def _begin_access() -> None:
+    """Open the request's access record before anything can refuse it (401s are logged too)."""
+    rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    g.access = AccessRecord(route=rule, method=request.method,
+                            request_id=request_id_from(request.headers.get("x-request-id")))
+
+
+def _end_access(response):
+    """Every response carries `x-request-id`; the access line is written after its last byte."""
+    access: AccessRecord | None = g.get("access")
+    if access is None:
+        return response
+    response.headers["x-request-id"] = access.request_id
+    access.tenant = g.get("tenant", "-")
+    status = response.status_code
+    response.call_on_close(lambda: access.finish(status))
+    return response
 
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_format, settings.log_bodies)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
     app.json.sort_keys = False
@@ -28,17 +41,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": settings.max_request_bytes}
     sock.init_app(app)
-    for blueprint in (responses.bp, conversations.bp, models.bp, health.bp):
+    for blueprint in (responses.bp, conversations.bp, models.bp, health.bp, metrics.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(ws.bp if settings.ws_enabled else ws.disabled_bp)
     errors.register_error_handlers(app)
-    if settings.api_keys:  # without keys there is nothing to check on each request
-        app.before_request(require_api_key)
-
-    @app.after_request
-    def _echo_request_id(response):
-        """Every response carries `x-request-id`: the client's own, or one minted here."""
-        response.headers["x-request-id"] = request.headers.get("x-request-id") or new_id("req")
-        return response
-
+    app.before_request(_begin_access)
+    app.before_request(authenticate)
+    app.after_request(_end_access)
     return app

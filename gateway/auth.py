@@ -1,21 +1,29 @@
-"""Inbound authentication: with `GATEWAY_API_KEYS` set, every `/v1/` request (HTTP and the
-WebSocket handshake alike) needs `Authorization: Bearer <one of the keys>`."""
+"""Inbound authentication: with API keys configured (`GATEWAY_API_KEYS`, `GATEWAY_API_KEYS_FILE`),
+every `/v1/` request (HTTP and the WebSocket handshake alike) needs `Authorization: Bearer <key>`,
+and acts as the key's tenant (gateway/tenants.py). Without keys every request is the one open tenant."""
 from __future__ import annotations
 
-import hmac
-
-from flask import request
+from flask import g, request
 
 from gateway.api import services
 from gateway.errors import APIError
+from gateway.tenants import OPEN_TENANT
+
+UNAUTHORIZED = "Incorrect or missing API key. Send 'Authorization: Bearer <key>'."
 
 
-def require_api_key() -> None:
-    keys = services().settings.api_keys
-    if not keys or not request.path.startswith("/v1/"):
+def bearer_token(header: str) -> str:
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
+def authenticate() -> None:
+    """Sets `g.tenant` for the request, or refuses it with 401."""
+    keyring = services().keyring
+    if keyring.open:
+        g.tenant = OPEN_TENANT
         return
-    header = request.headers.get("Authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    if not any(hmac.compare_digest(token.encode(), key.encode()) for key in keys):
-        raise APIError(401, "Incorrect or missing API key. Send 'Authorization: Bearer <key>'.",
-                       code="invalid_api_key")
+    tenant = keyring.tenant_for(bearer_token(request.headers.get("Authorization", "")))
+    if tenant is not None:
+        g.tenant = tenant
+    elif request.path.startswith("/v1/") or (request.path == "/metrics" and services().settings.metrics_require_key):
+        raise APIError(401, UNAUTHORIZED, code="invalid_api_key")

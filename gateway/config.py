@@ -100,6 +100,10 @@ class Settings:
     reasoning_key: str = ""
     model_catalog_file: str = ""
     api_keys: tuple[str, ...] = ()
+    api_keys_file: str = ""
+    metrics_require_key: bool = False
+    log_format: str = "json"
+    log_bodies: bool = False
     ws_enabled: bool = True
     ws_max_connection_age_s: float = 3600.0
     ws_send_buffer_bytes: int = 4 * 1024 * 1024
@@ -111,6 +115,10 @@ class Settings:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
         if self.reasoning_output not in ("text", "summary"):
             raise SettingsError("REASONING_OUTPUT must be 'text' or 'summary'")
+        if self.log_format not in ("json", "text"):
+            raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
+        if not 0 < self.port < 65536:
+            raise SettingsError(f"GATEWAY_PORT must be a TCP port (1-65535), got {self.port}")
         if self.upstream_api not in UPSTREAM_APIS:
             raise SettingsError(f"UPSTREAM_API must be 'chat' or 'responses', got {self.upstream_api!r}")
 
@@ -135,6 +143,10 @@ class Settings:
             reasoning_key=env.get("REASONING_KEY", ""),
             model_catalog_file=env.get("MODEL_CATALOG_FILE", ""),
             api_keys=tuple(k.strip() for k in env.get("GATEWAY_API_KEYS", "").split(",") if k.strip()),
+            api_keys_file=env.get("GATEWAY_API_KEYS_FILE", "").strip(),
+            metrics_require_key=_bool(env.get("METRICS_REQUIRE_KEY")),
+            log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
+            log_bodies=_bool(env.get("LOG_BODIES")),
             ws_enabled=_bool(env.get("WS_ENABLED"), default=True),
             ws_max_connection_age_s=_float(env, "WS_MAX_CONNECTION_AGE_S", defaults.ws_max_connection_age_s),
             ws_send_buffer_bytes=_int(env, "WS_SEND_BUFFER_BYTES", defaults.ws_send_buffer_bytes),

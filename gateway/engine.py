@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
@@ -25,6 +26,7 @@ from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
 from gateway.history import History, HistoryResolver, ParentCache
 from gateway.ids import new_id
+from gateway.metrics import ACTIVE_STREAMS
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
 from gateway.translate.inputs import join_fragments, normalize_input
@@ -56,6 +58,13 @@ class Turn:
     forward_headers: dict[str, str] = field(default_factory=dict)
     error: APIError | None = None
     own_fragments: dict[str, str] = field(default_factory=dict)   # upstream kind → this turn's history
+    upstream_status: int | None = None        # the upstream's HTTP answer (access log, metrics)
+    first_delta_at: float | None = None       # time.monotonic() of the first output delta
+
+    def note_first_delta(self, events: list[dict[str, Any]]) -> None:
+        """Record when the first output delta (text, reasoning or tool arguments) was produced."""
+        if any(event["type"].endswith(".delta") for event in events):
+            self.first_delta_at = time.monotonic()
 
 
 def kept_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -142,9 +151,16 @@ class Engine:
 
         The upstream request is sent before `response.created` is handed out, so the model starts
         while the client receives the first events."""
-        if turn.proxy:
-            yield from proxy.relay_batches(self.client, turn)
-            return
+        ACTIVE_STREAMS.inc()
+        try:
+            if turn.proxy:
+                yield from proxy.relay_batches(self.client, turn)
+            else:
+                yield from self._stream_turn(turn)
+        finally:
+            ACTIVE_STREAMS.dec()
+
+    def _stream_turn(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         opening = builder.start()
         upstream, error = self._open(turn)
@@ -172,9 +188,12 @@ class Engine:
 
     def _open(self, turn: Turn) -> tuple[Any, APIError | None]:
         try:
-            return self.client.open_stream(self.kind.path, turn.body), None
+            upstream = self.client.open_stream(self.kind.path, turn.body)
         except APIError as error:
+            turn.upstream_status = error.upstream_status
             return None, error
+        turn.upstream_status = 200
+        return upstream, None
 
     def _run_upstream(self, turn: Turn, builder: EventBuilder, upstream: Any, error: APIError | None):
         """Yield the events of each upstream chunk as it arrives; return the closing events, which end
@@ -186,10 +205,12 @@ class Engine:
             for payload in upstream.payloads():
                 events = decoder.feed(payload)
                 if events:
+                    if turn.first_delta_at is None:
+                        turn.note_first_delta(events)
                     yield events
             return decoder.end()
         except APIError as error:
-            log.warning("response %s failed: %s", turn.response["id"], error.message)
+            log.warning("response failed", extra={"fields": {"response_id": turn.response["id"], "code": error.code}})
             return builder.fail(error)
         except Exception:  # a bug must still end the stream with a terminal event
             log.exception("response %s crashed", turn.response["id"])

@@ -21,6 +21,7 @@ class APIError(Exception):
         self.param = param
         self.code = code
         self.headers = dict(headers or {})
+        self.upstream_status: int | None = None    # the upstream's HTTP status, where it caused this
 
     def to_dict(self) -> dict[str, Any]:
         return {"error": {"message": self.message, "type": self.type,

@@ -19,6 +19,7 @@ from gateway.upstream.kinds import RESPONSES
 if TYPE_CHECKING:
     from gateway.engine import Turn
 
+
 log = logging.getLogger(__name__)
 # Item types a Responses upstream takes as they are (anything else needs the stateful path).
 _NATIVE_ITEMS = ("message", "function_call", "function_call_output", "reasoning")
@@ -39,14 +40,19 @@ def relay_batches(client: UpstreamClient, turn: "Turn") -> Iterator[list[dict[st
     upstream = None
     try:
         upstream = client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
+        turn.upstream_status = 200
         for payload in upstream.payloads():
             events = relay.feed(payload)
             if events:
+                if turn.first_delta_at is None:
+                    turn.note_first_delta(events)
                 yield events
         if not relay.ended:
             yield relay.fail(failures.ended_abnormally("no terminal event"))
     except APIError as error:
-        log.warning("proxied response %s failed: %s", relay.response.get("id"), error.message)
+        turn.upstream_status = turn.upstream_status or error.upstream_status
+        log.warning("proxied response failed", extra={"fields": {"response_id": relay.response.get("id"),
+                                                                 "code": error.code}})
         yield relay.fail(error) if upstream is not None else relay.start_failed(error)
     except Exception:
         log.exception("proxied response %s crashed", relay.response.get("id"))
@@ -59,4 +65,11 @@ def relay_batches(client: UpstreamClient, turn: "Turn") -> Iterator[list[dict[st
 
 def relay_json(client: UpstreamClient, turn: "Turn") -> dict[str, Any]:
     """A non-streaming request: the upstream's Response, normalized like a stream's snapshots."""
-    return normalize_response(client.post_json(RESPONSES.path, turn.body, turn.forward_headers), turn.response)
+    try:
+        answer = client.post_json(RESPONSES.path, turn.body, turn.forward_headers)
+    except APIError as error:
+        turn.upstream_status = error.upstream_status
+        raise
+    turn.upstream_status = 200
+    turn.response = normalize_response(answer, turn.response)
+    return turn.response

@@ -1,12 +1,21 @@
-"""The per-app objects views need, stored in `app.extensions["gateway"]`."""
+"""The per-app objects views need, stored in `app.extensions["gateway"]`.
+
+Views and transports reach stored data only through `Services.scope(tenant)`: a `TenantScope`
+whose engine and records are bound to that tenant, so a request can neither read nor write another
+tenant's responses and conversations, whatever the view does with them.
+"""
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
+from typing import Any
 
 from gateway.catalog import load_overrides
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.engine import Engine
+from gateway.metrics import TimedRepository
+from gateway.tenants import KeyRing
 from gateway.upstream.client import UpstreamClient
 from storage.db import connect_database, db
 from storage.migrations import migrate
@@ -14,20 +23,45 @@ from storage.repository import Repository
 
 
 @dataclass
+class TenantScope:
+    """Everything one tenant's requests may reach."""
+
+    tenant: str
+    engine: Engine
+    records: Any          # the tenant's Repository, timed (gateway.metrics.TimedRepository)
+
+
+@dataclass
 class Services:
     settings: Settings
     upstream: UpstreamClient
-    repository: Repository
-    engine: Engine
+    keyring: KeyRing
+    cipher: ReasoningCipher
     catalog_overrides: dict
+    _scopes: dict[str, TenantScope] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
+        keyring = KeyRing.from_settings(settings)
         db.initialize(connect_database(settings.database_url))
         migrate()
-        upstream = UpstreamClient(settings)
-        repository = Repository()
-        key = settings.reasoning_key or repository.secret("reasoning_key", ReasoningCipher.generate_key)
-        return cls(settings=settings, upstream=upstream, repository=repository,
-                   engine=Engine(settings, upstream, repository, ReasoningCipher(key)),
-                   catalog_overrides=load_overrides(settings.model_catalog_file))
+        key = settings.reasoning_key or Repository().secret("reasoning_key", ReasoningCipher.generate_key)
+        return cls(settings=settings, upstream=UpstreamClient(settings), keyring=keyring,
+                   cipher=ReasoningCipher(key), catalog_overrides=load_overrides(settings.model_catalog_file))
+
+    def scope(self, tenant: str) -> TenantScope:
+        """The tenant's engine and records, built once per tenant and process."""
+        scope = self._scopes.get(tenant)
+        if scope is None:
+            with self._lock:
+                scope = self._scopes.get(tenant)
+                if scope is None:
+                    records = TimedRepository(Repository(tenant))
+                    scope = TenantScope(tenant, Engine(self.settings, self.upstream, records, self.cipher), records)
+                    self._scopes[tenant] = scope
+        return scope
+
+    def check_storage(self) -> None:
+        """Raises when the database cannot be read (for `/ready`)."""
+        Repository().ping()

@@ -15,12 +15,14 @@ import socket
 import threading
 import time
 from collections import deque
-from typing import Any
+from typing import Any, Callable
 
+from gateway.access import AccessRecord
 from gateway.config import Settings
 from gateway.engine import Engine
 from gateway.errors import APIError
 from gateway.history import ParentCache
+from gateway.metrics import ACTIVE_WEBSOCKETS
 from gateway.sse import event_json
 
 log = logging.getLogger(__name__)
@@ -97,13 +99,16 @@ def error_frame(error: APIError) -> dict[str, Any]:
 
 
 class ResponsesSocket:
-    def __init__(self, ws: Any, engine: Engine, settings: Settings) -> None:
+    def __init__(self, ws: Any, engine: Engine, settings: Settings,
+                 access: Callable[[], AccessRecord] | None = None) -> None:
         self.ws, self.engine, self.settings = ws, engine, settings
+        self.access = access
         self.cache = ParentCache(settings.ws_cache_size)
         self.outbox = Outbox(ws, settings.ws_send_buffer_bytes, settings.ws_send_timeout_s)
         self.deadline = time.monotonic() + settings.ws_max_connection_age_s
 
     def run(self) -> None:
+        ACTIVE_WEBSOCKETS.inc()
         try:
             while not self.outbox.broken:
                 remaining = self.deadline - time.monotonic()
@@ -119,6 +124,7 @@ class ResponsesSocket:
         except ConnectionError:
             pass
         finally:
+            ACTIVE_WEBSOCKETS.dec()
             self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
 
     def send(self, frame: dict[str, Any]) -> None:
@@ -138,12 +144,22 @@ class ResponsesSocket:
         self.create(frame)
 
     def create(self, frame: dict[str, Any]) -> None:
-        body = {k: v for k, v in frame.items() if k not in ("type", "stream")}
+        access = self.access() if self.access else None
+        status = 200
         try:
-            turn = self.engine.prepare(body, cache=self.cache)
+            self._create(frame, access)
         except APIError as error:
+            status = error.status
             self.send(error_frame(error))
-            return
+        finally:
+            if access is not None:
+                access.finish(status)
+
+    def _create(self, frame: dict[str, Any], access: AccessRecord | None) -> None:
+        body = {k: v for k, v in frame.items() if k not in ("type", "stream")}
+        turn = self.engine.prepare(body, cache=self.cache)
+        if access is not None:
+            access.turn = turn
         events = self.engine.prewarm(turn) if body.get("generate") is False else self.engine.stream(turn)
         try:
             for event in events:

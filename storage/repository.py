@@ -81,7 +81,6 @@ class StoredTurn:
     loaded_tools: list[dict[str, Any]] = field(default_factory=list)
     depth: int = 0
     conversation_id: str | None = None
-    tenant: str | None = None          # None: the repository's tenant
     segment: str | None = None         # a checkpoint's encoded last levels (see ResponseRecord)
     skip_parent: str | None = None
     responses_fragment: str | None = None
@@ -148,7 +147,7 @@ class Repository:
         # Rows are encoded before the write transaction so the write lock is held only for the two
         # statements (SQLite serializes writers across workers; Python work under it costs them all).
         response = turn.response
-        tenant = turn.tenant or self.tenant
+        tenant = self.tenant
         now = int(time.time())
         row = (response["id"], tenant, response["created_at"], response["status"], response["model"],
                response.get("previous_response_id"), turn.conversation_id, turn.depth, False, _json(response),

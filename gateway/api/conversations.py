@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, jsonify, request
 
-from gateway.api import services
+from gateway.api import scope
 from gateway.api.pagination import page_params
 from gateway.api.responses import json_body
 from gateway.engine import with_ids
@@ -30,13 +30,13 @@ def _optional_body() -> object:
 def create_conversation():
     body = load_body(_CREATE, _optional_body())
     items = with_ids(normalize_input(body["items"]))
-    conversation = services().repository.create_conversation(new_id("conv"), body["metadata"] or {}, items)
+    conversation = scope().records.create_conversation(new_id("conv"), body["metadata"] or {}, items)
     return jsonify(conversation)
 
 
 @bp.get("/conversations/<conversation_id>")
 def get_conversation(conversation_id: str):
-    conversation = services().repository.get_conversation(conversation_id)
+    conversation = scope().records.get_conversation(conversation_id)
     if conversation is None:
         raise _not_found(conversation_id)
     return jsonify(conversation)
@@ -45,7 +45,7 @@ def get_conversation(conversation_id: str):
 @bp.post("/conversations/<conversation_id>")
 def update_conversation(conversation_id: str):
     body = load_body(_UPDATE, json_body())
-    conversation = services().repository.update_conversation(conversation_id, body["metadata"])
+    conversation = scope().records.update_conversation(conversation_id, body["metadata"])
     if conversation is None:
         raise _not_found(conversation_id)
     return jsonify(conversation)
@@ -53,7 +53,7 @@ def update_conversation(conversation_id: str):
 
 @bp.delete("/conversations/<conversation_id>")
 def delete_conversation(conversation_id: str):
-    if not services().repository.delete_conversation(conversation_id):
+    if not scope().records.delete_conversation(conversation_id):
         raise _not_found(conversation_id)
     return jsonify({"id": conversation_id, "object": "conversation.deleted", "deleted": True})
 
@@ -61,7 +61,7 @@ def delete_conversation(conversation_id: str):
 @bp.post("/conversations/<conversation_id>/items")
 def add_items(conversation_id: str):
     items = with_ids(normalize_input(load_body(_ITEMS, json_body())["items"]))
-    if not services().repository.add_conversation_items(conversation_id, items):
+    if not scope().records.add_conversation_items(conversation_id, items):
         raise _not_found(conversation_id)
     return jsonify({"object": "list", "data": items, "first_id": items[0]["id"], "last_id": items[-1]["id"],
                     "has_more": False})
@@ -69,7 +69,7 @@ def add_items(conversation_id: str):
 
 @bp.get("/conversations/<conversation_id>/items")
 def list_items(conversation_id: str):
-    page = services().repository.list_conversation_items(conversation_id, **page_params())
+    page = scope().records.list_conversation_items(conversation_id, **page_params())
     if page is None:
         raise _not_found(conversation_id)
     return jsonify(page.to_dict())
@@ -77,7 +77,7 @@ def list_items(conversation_id: str):
 
 @bp.get("/conversations/<conversation_id>/items/<item_id>")
 def get_item(conversation_id: str, item_id: str):
-    item = services().repository.get_conversation_item(conversation_id, item_id)
+    item = scope().records.get_conversation_item(conversation_id, item_id)
     if item is None:
         raise APIError(404, f"Item with id '{item_id}' not found.", param="item_id", code="not_found")
     return jsonify(item)
@@ -85,7 +85,7 @@ def get_item(conversation_id: str, item_id: str):
 
 @bp.delete("/conversations/<conversation_id>/items/<item_id>")
 def delete_item(conversation_id: str, item_id: str):
-    repository = services().repository
-    if not repository.delete_conversation_item(conversation_id, item_id):
+    records = scope().records
+    if not records.delete_conversation_item(conversation_id, item_id):
         raise APIError(404, f"Item with id '{item_id}' not found.", param="item_id", code="not_found")
-    return jsonify(repository.get_conversation(conversation_id))
+    return jsonify(records.get_conversation(conversation_id))

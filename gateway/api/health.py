@@ -18,13 +18,13 @@ def health():
 def ready():
     svc = services()
     try:
-        svc.repository.ping()
+        svc.check_storage()
     except Exception as exc:
         raise APIError(503, f"Storage is not available: {exc.__class__.__name__}.", type="server_error",
                        code="storage_not_ready") from exc
     if svc.settings.skip_llm_ready_check:
         return jsonify({"status": "ready", "upstream": "not checked"})
     if not svc.upstream.is_healthy():
-        raise APIError(503, f"The upstream model server at {svc.upstream.root} is not healthy yet.",
+        raise APIError(503, "The upstream model server is not healthy yet.",
                        type="server_error", code="upstream_not_ready")
     return jsonify({"status": "ready", "upstream": "healthy"})

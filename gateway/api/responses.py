@@ -1,9 +1,9 @@
 """`/v1/responses`: create (JSON or SSE), retrieve, delete, and list input items."""
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, Response, g, jsonify, request
 
-from gateway.api import services
+from gateway.api import scope
 from gateway.api.pagination import page_params
 from gateway.errors import APIError, invalid_request
 from gateway.sse import SSE_HEADERS, SSE_MIMETYPE, encode_stream
@@ -25,8 +25,9 @@ def not_found(response_id: str) -> APIError:
 
 @bp.post("/responses")
 def create_response():
-    engine = services().engine
+    engine = scope().engine
     turn = engine.prepare(json_body(), headers=request.headers)
+    g.access.turn = turn
     if turn.request["stream"]:
         return Response(encode_stream(engine.stream_batches(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     return jsonify(engine.complete(turn))
@@ -37,7 +38,7 @@ def get_response(response_id: str):
     if request.args.get("stream", "false").lower() == "true":
         raise invalid_request("Streaming a stored response is only available for background responses, "
                               "which this gateway does not run.", param="stream")
-    response = services().repository.get_response(response_id)
+    response = scope().records.get_response(response_id)
     if response is None:
         raise not_found(response_id)
     return jsonify(response)
@@ -45,14 +46,14 @@ def get_response(response_id: str):
 
 @bp.delete("/responses/<response_id>")
 def delete_response(response_id: str):
-    if not services().repository.delete_response(response_id):
+    if not scope().records.delete_response(response_id):
         raise not_found(response_id)
     return jsonify({"id": response_id, "object": "response", "deleted": True})
 
 
 @bp.get("/responses/<response_id>/input_items")
 def list_input_items(response_id: str):
-    page = services().repository.list_input_items(response_id, **page_params())
+    page = scope().records.list_input_items(response_id, **page_params())
     if page is None:
         raise not_found(response_id)
     return jsonify(page.to_dict())

@@ -4,9 +4,10 @@ With `WS_ENABLED=0` the handshake is answered with 426 so clients (Codex) fall b
 """
 from __future__ import annotations
 
-from flask import Blueprint, jsonify
+from flask import Blueprint, g, jsonify
 
-from gateway.api import services
+from gateway.access import AccessRecord
+from gateway.api import scope, services
 from gateway.errors import APIError
 from gateway.extensions import sock
 from gateway.ws_session import ResponsesSocket
@@ -17,8 +18,14 @@ disabled_bp = Blueprint("responses_ws_disabled", __name__)
 
 @sock.route("/v1/responses", bp=bp)
 def responses_socket(ws):
-    svc = services()
-    ResponsesSocket(ws, svc.engine, svc.settings).run()
+    tenant = g.tenant
+
+    def access() -> AccessRecord:
+        """Each `response.create` is logged and measured like an HTTP request."""
+        return AccessRecord(route="/v1/responses (websocket)", method="WS", request_id=g.access.request_id,
+                            tenant=tenant)
+
+    ResponsesSocket(ws, scope().engine, services().settings, access).run()
 
 
 @disabled_bp.route("/v1/responses", websocket=True)

@@ -117,7 +117,6 @@ class UpstreamClient:
                 answer = resp.text
             finally:
                 resp.close()
-            log.warning("upstream answered %s: %s", resp.status_code, str(answer)[:300])
             raise failures.from_status(resp.status_code, answer, resp.headers)
         return resp
 

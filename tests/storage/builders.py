@@ -29,7 +29,7 @@ def make_turn(response_id: str, *, previous: str | None = None, depth: int = 0,
               inputs: list[dict[str, Any]] | None = None, outputs: list[dict[str, Any]] | None = None,
               chat_fragment: str | None = None, request: dict[str, Any] | None = None,
               loaded_tools: list[dict[str, Any]] | None = None, conversation_id: str | None = None,
-              tenant: str = "default", **response_fields: Any) -> StoredTurn:
+              **response_fields: Any) -> StoredTurn:
     inputs = [message(f"msg_in_{response_id}", "user", f"question {response_id}")] if inputs is None else inputs
     outputs = [message(f"msg_out_{response_id}", "assistant", f"answer {response_id}")] if outputs is None else outputs
     response = {"id": response_id, "object": "response", "created_at": CREATED_AT + depth,
@@ -41,7 +41,7 @@ def make_turn(response_id: str, *, previous: str | None = None, depth: int = 0,
                                  {"role": "assistant", "content": f"answer {response_id}"})
     return StoredTurn(response=response, request=request if request is not None else {"model": "fake-model"},
                       input_items=inputs, chat_fragment=chat_fragment, fragment_version=FRAGMENT_VERSION,
-                      loaded_tools=loaded_tools or [], depth=depth, conversation_id=conversation_id, tenant=tenant)
+                      loaded_tools=loaded_tools or [], depth=depth, conversation_id=conversation_id)
 
 
 def save_chain(repo: Repository, ids: list[str], **kwargs: Any) -> list[StoredTurn]:

@@ -79,7 +79,7 @@ def test_get_unknown_response_returns_none(database):
 
 
 def test_responses_are_scoped_to_their_tenant(database):
-    database.save_response(make_turn("resp_acme", tenant="acme"))
+    Repository("acme").save_response(make_turn("resp_acme"))
     assert Repository("acme").get_response("resp_acme")["id"] == "resp_acme"
     assert database.get_response("resp_acme") is None
     assert database.load_parent("resp_acme") is None
@@ -87,8 +87,8 @@ def test_responses_are_scoped_to_their_tenant(database):
 
 
 def test_bookkeeping_lives_in_columns(database):
-    database.save_response(make_turn("resp_a", depth=0, tenant="acme", conversation_id="conv_1"))
-    database.save_response(make_turn("resp_b", previous="resp_a", depth=1, tenant="acme", conversation_id="conv_1"))
+    Repository("acme").save_response(make_turn("resp_a", depth=0, conversation_id="conv_1"))
+    Repository("acme").save_response(make_turn("resp_b", previous="resp_a", depth=1, conversation_id="conv_1"))
     with db.connection_context():
         row = ResponseRecord.get_by_id("resp_b")
         items = list(ItemRecord.select().where(ItemRecord.response_id == "resp_b").order_by(ItemRecord.seq))
