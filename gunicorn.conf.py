@@ -13,12 +13,23 @@ each). The per-connection send buffer (WS_SEND_BUFFER_BYTES, 4 MiB) bounds the m
 reader can pin. Beyond the thread count, new connections wait in the listen backlog.
 """
 import gc
+import glob
 import os
+import shutil
 import socket
+import tempfile
 
-from gateway.config import Settings
+from gateway.logs import dict_config
+from gateway.startup import ReadinessWatch, check_database, load_settings, refuse
 
-_settings = Settings.from_env()
+# A bad setting ends start-up here with one line naming it (exit code 2).
+_settings, _keyring = load_settings()
+
+# Metrics from every worker are merged through files in this directory (prometheus-client's
+# multiprocess mode); it must be set before any worker imports prometheus_client.
+_OWN_METRICS_DIR = not os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+if _OWN_METRICS_DIR:
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="gateway-metrics-")
 
 # Address to listen on: GATEWAY_HOST:GATEWAY_PORT (default 127.0.0.1:9000).
 bind = f"{_settings.host}:{_settings.port}"
@@ -46,9 +57,12 @@ keepalive = int(os.environ.get("GATEWAY_KEEPALIVE", "75"))
 reuse_port = os.environ.get("GATEWAY_REUSE_PORT", "1") != "0"
 # Pending connections the kernel queues while all threads are busy (GATEWAY_BACKLOG).
 backlog = int(os.environ.get("GATEWAY_BACKLOG", "2048"))
-# gunicorn's own log level follows LOG_LEVEL.
+# gunicorn's own log level follows LOG_LEVEL, and its lines share the gateway's format (LOG_FORMAT).
 loglevel = _settings.log_level.lower()
-# Access log to stdout when GATEWAY_ACCESS_LOG=1 (off by default: it costs time per request).
+logconfig_dict = dict_config(_settings.log_level, _settings.log_format,
+                             gunicorn_access=os.environ.get("GATEWAY_ACCESS_LOG") == "1")
+# gunicorn's own access lines (GATEWAY_ACCESS_LOG=1) come on top of the gateway's, which every
+# request gets (gateway/access.py).
 accesslog = "-" if os.environ.get("GATEWAY_ACCESS_LOG") == "1" else None
 # Error log to stderr.
 errorlog = "-"
@@ -62,26 +76,18 @@ def _refuse_address_in_use(server):
         probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # TIME_WAIT leftovers are fine
         probe.bind((_settings.host, _settings.port))
     except OSError as exc:
-        server.log.error("cannot listen on %s: %s", bind, exc.strerror or exc)
-        raise SystemExit(1) from exc
+        refuse(f"GATEWAY_HOST/GATEWAY_PORT: cannot listen on {bind}: {exc.strerror or exc}")
     finally:
         probe.close()
 
 
 def on_starting(server):
-    """Refuse a taken address; wait for the upstream before accepting traffic, unless
-    SKIP_LLM_READY_CHECK is set."""
+    """Refuse a taken address or an unusable database with one line; start from empty metrics."""
     if server.cfg.reuse_port:
         _refuse_address_in_use(server)
-    if _settings.skip_llm_ready_check:
-        return
-    from gateway.upstream.client import UpstreamClient
-
-    client = UpstreamClient(_settings)
-    server.log.info("waiting up to %ss for upstream %s/health", _settings.llm_ready_timeout_s, client.root)
-    if not client.wait_until_healthy(_settings.llm_ready_timeout_s):
-        server.log.error("upstream %s did not become healthy within LLM_READY_TIMEOUT_S; starting anyway "
-                         "(/ready answers 503 until it does)", client.root)
+    check_database(_settings)
+    for stale in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(stale)
 
 
 def when_ready(server):
@@ -90,12 +96,31 @@ def when_ready(server):
         server.log.info("Listening at: http://%s (one socket per worker)", bind)
 
 
+def child_exit(server, worker):
+    """A worker's live gauges (active streams, WebSockets) leave the totals with it."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server):
+    if _OWN_METRICS_DIR:
+        shutil.rmtree(os.environ["PROMETHEUS_MULTIPROC_DIR"], ignore_errors=True)
+
+
 def post_worker_init(worker):
     """Move everything the app allocated at start-up out of the garbage collector's sight: a full
     collection then scans only per-request objects instead of ~50,000 long-lived ones (~15 ms each
-    time it ran mid-stream)."""
+    time it ran mid-stream).
+
+    The first worker reports the wait for the upstream and then one summary line, from a thread, so
+    the gateway answers `/health` (and `/ready` with its reason) from the first second. Not from
+    the master: a thread running there while it forks workers can leave them deadlocked on a lock
+    it held."""
     gc.collect()
     gc.freeze()
+    if worker.age == 1:
+        ReadinessWatch(_settings, _keyring, worker.cfg.workers, worker.cfg.threads).start()
 
 
 # gunicorn's control socket (GATEWAY_CONTROL_SOCKET = a path to enable it); off by default so that

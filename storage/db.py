@@ -96,6 +96,18 @@ def connect_database(url: str, max_connections: int = 64) -> Database:
                              "(use sqlite:///path or postgresql://user@host/db)")
 
 
+def probe_database(url: str, timeout_s: float = 5.0) -> None:
+    """Connect to `url` once and run one statement; raises the driver's error when it cannot."""
+    database = connect_database(url, max_connections=1)
+    if isinstance(database, PooledPostgresqlDatabase):
+        database.connect_params.setdefault("connect_timeout", max(1, int(timeout_s)))
+    try:
+        database.connect()
+        database.execute_sql("SELECT 1")
+    finally:
+        database.close_all()
+
+
 def is_sqlite(database: Database | None = None) -> bool:
     target = database or db.obj
     return isinstance(target, PooledSqliteDatabase)

@@ -327,7 +327,7 @@ def _check_log(server: GunicornGateway) -> None:
     booted = log.count("Booting worker with pid")
     assert booted == WORKERS, f"{booted} workers booted (expected {WORKERS}, none restarted):\n{log[-4000:]}"
     for step in range(1, SCHEMA_VERSION + 1):
-        applied = log.count(f"applying schema migration {step}\n")
+        applied = log.count(f'"applying schema migration {step}"')
         assert applied == 1, f"schema migration {step} applied {applied} times, expected once:\n{log[-4000:]}"
 
 

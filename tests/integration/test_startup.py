@@ -1,7 +1,9 @@
-"""Start-up as users run it: gunicorn waits for the upstream's /health unless told not to."""
+"""Start-up as users run it: listening at once, ready once the upstream is, a summary line, and a
+bad setting stopping start-up with one line and exit code 2."""
 from __future__ import annotations
 
 import os
+import signal
 import time
 
 import pytest
@@ -22,34 +24,78 @@ def answers(url: str) -> bool:
 @pytest.fixture
 def waiting_gateway(upstream, tmp_path):
     server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, SKIP_LLM_READY_CHECK="",
-                                          LLM_READY_TIMEOUT_S="30")
+                                          LLM_READY_TIMEOUT_S="30", LOG_LEVEL="INFO")
     yield server
     server.stop()
 
 
-def test_gateway_serves_only_once_the_upstream_is_healthy(waiting_gateway, upstream):
+def wait_for(condition, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
+
+
+def test_gateway_listens_at_once_and_is_ready_once_the_upstream_is(waiting_gateway, upstream):
     upstream.health_status = 503
     waiting_gateway.launch()
-    time.sleep(2.5)
-    assert not answers(waiting_gateway.url), "the gateway must not serve before the upstream is healthy"
-    assert waiting_gateway.proc.poll() is None, "it keeps waiting instead of exiting"
+    wait_for(lambda: answers(waiting_gateway.url))
+    ready = requests.get(f"{waiting_gateway.url}/ready", timeout=5)
+    assert ready.status_code == 503 and ready.json()["error"]["code"] == "upstream_not_ready"
+    assert upstream.base_url not in ready.text, "the upstream's internal address is not shown to clients"
+    wait_for(lambda: "waiting for upstream" in waiting_gateway.log_text())
     upstream.health_status = 200
-    deadline = time.monotonic() + 20
-    while not answers(waiting_gateway.url) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert requests.get(f"{waiting_gateway.url}/ready", timeout=5).status_code == 200
+    wait_for(lambda: requests.get(f"{waiting_gateway.url}/ready", timeout=5).status_code == 200)
+    wait_for(lambda: "gateway ready: upstream" in waiting_gateway.log_text())
+    summary = next(line for line in waiting_gateway.log_text().splitlines() if "gateway ready: upstream" in line)
+    for part in ("(chat API, healthy)", "database sqlite:///", "tenants open (no API keys)", "1 workers x 32 threads"):
+        assert part in summary, (part, summary)
 
 
-def test_gateway_starts_anyway_after_the_ready_timeout(upstream, tmp_path):
+def test_an_open_gateway_says_so_in_one_line(waiting_gateway, upstream):
+    waiting_gateway.start()
+    wait_for(lambda: "no API keys configured" in waiting_gateway.log_text())
+    assert waiting_gateway.log_text().count("no API keys configured") == 1
+
+
+def test_gateway_gives_up_waiting_after_the_ready_timeout(upstream, tmp_path):
     upstream.health_status = 503
     server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, SKIP_LLM_READY_CHECK="",
                                           LLM_READY_TIMEOUT_S="1")
     try:
         server.start()
+        wait_for(lambda: "did not answer within LLM_READY_TIMEOUT_S" in server.log_text())
         ready = requests.get(f"{server.url}/ready", timeout=5)
         assert ready.status_code == 503 and ready.json()["error"]["code"] == "upstream_not_ready"
     finally:
         server.stop()
+
+
+BAD_SETTINGS = {
+    "aliases": ({"MODEL_ALIASES": "fast"}, "MODEL_ALIASES"),
+    "port-text": ({"GATEWAY_PORT": "http"}, "GATEWAY_PORT"),
+    "port-range": ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+    "database-down": ({"DATABASE_URL": "postgresql://nobody@127.0.0.1:1/none"}, "DATABASE_URL"),
+    "database-scheme": ({"DATABASE_URL": "mysql://db/x"}, "DATABASE_URL"),
+    "keys-file": ({"GATEWAY_API_KEYS_FILE": "/nonexistent/keys"}, "GATEWAY_API_KEYS_FILE"),
+    "timeouts": ({"UPSTREAM_TIMEOUT_S": "soon"}, "UPSTREAM_TIMEOUT_S"),
+}
+
+
+@pytest.mark.parametrize("env, setting", BAD_SETTINGS.values(), ids=BAD_SETTINGS.keys())
+def test_a_bad_setting_stops_start_up_with_one_line_and_exit_code_2(upstream, tmp_path, env, setting):
+    server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, LOG_LEVEL="WARNING", **env)
+    server.launch()
+    assert server.proc.wait(30) == 2
+    output = [line for line in server.log_text().splitlines() if line.strip()]
+    assert len(output) == 1 and output[0].startswith("gateway: cannot start: ") and setting in output[0], output
+
+
+def test_ctrl_c_stops_the_gateway_quietly(upstream, tmp_path):
+    server = GunicornGateway.for_upstream(upstream.base_url, tmp_path, LOG_LEVEL="WARNING").start()
+    server.proc.send_signal(signal.SIGINT)
+    assert server.proc.wait(30) == 0
+    assert "Traceback" not in server.log_text() and "KeyboardInterrupt" not in server.log_text()
 
 
 def test_an_address_another_server_listens_on_is_refused(upstream, tmp_path):
@@ -60,7 +106,7 @@ def test_an_address_another_server_listens_on_is_refused(upstream, tmp_path):
         second = GunicornGateway.for_upstream(upstream.base_url, tmp_path)
         second.port, second.env["GATEWAY_PORT"] = first.port, str(first.port)
         second.launch()
-        assert second.proc.wait(30) != 0, "a second gateway must not share a port (SO_REUSEPORT would allow it)"
+        assert second.proc.wait(30) == 2, "a second gateway must not share a port (SO_REUSEPORT would allow it)"
         assert "cannot listen on" in second.log_text()
     finally:
         first.stop()

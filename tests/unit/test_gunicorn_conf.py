@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import gc
 import importlib.util
+import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -11,6 +13,8 @@ CONF = Path(__file__).resolve().parents[2] / "gunicorn.conf.py"
 
 
 def load_conf(monkeypatch, **env):
+    # The conf points prometheus-client at a metrics directory; keep this process's own.
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", tempfile.gettempdir())
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     spec = importlib.util.spec_from_file_location("gunicorn_conf_under_test", CONF)
@@ -38,5 +42,5 @@ def unfrozen():
 def test_worker_init_freezes_start_up_objects_out_of_the_collector(monkeypatch, unfrozen):
     conf = load_conf(monkeypatch)
     assert gc.get_freeze_count() == 0
-    conf.post_worker_init(worker=None)
+    conf.post_worker_init(worker=SimpleNamespace(age=2))   # not the first: no readiness report
     assert gc.get_freeze_count() > 1000
