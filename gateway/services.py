@@ -43,7 +43,7 @@ class Services:
 
     @classmethod
     def build(cls, settings: Settings) -> "Services":
-        keyring = KeyRing.from_settings(settings)
+        keyring = KeyRing.for_settings(settings)
         db.initialize(connect_database(settings.database_url))
         migrate()
         key = settings.reasoning_key or Repository().secret("reasoning_key", ReasoningCipher.generate_key)

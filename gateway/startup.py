@@ -14,6 +14,7 @@ from typing import NoReturn
 from urllib.parse import urlparse, urlunparse
 
 from gateway.config import Settings, SettingsError
+from gateway import tenants
 from gateway.tenants import OPEN_WARNING, KeyRing
 
 EXIT_BAD_SETTING = 2
@@ -27,11 +28,23 @@ def refuse(message: str) -> NoReturn:
 
 
 def load_settings() -> tuple[Settings, KeyRing]:
+    """Settings and API keys for the master, at start and again on SIGHUP (gunicorn re-reads its
+    config then). On SIGHUP a keys file that no longer parses is reported and the keys read before
+    are kept: the gateway goes on serving rather than stopping on a typo."""
     try:
         settings = Settings.from_env()
-        return settings, KeyRing.from_settings(settings)
     except SettingsError as exc:
         refuse(str(exc))
+    previous = tenants.adopted(settings)
+    try:
+        keyring = KeyRing.from_settings(settings)
+    except SettingsError as exc:
+        if previous is None:
+            refuse(str(exc))
+        log.error("%s; keeping the API keys read before", exc)
+        keyring = previous
+    tenants.adopt(settings, keyring)
+    return settings, keyring
 
 
 def shown_url(url: str) -> str:

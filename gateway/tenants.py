@@ -80,6 +80,14 @@ class KeyRing:
                 found = tenant
         return found
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> "KeyRing":
+        """The keyring the gunicorn master adopted for these settings (workers are forked with it),
+        else one read now."""
+        if _adopted is not None and _adopted[0] == _source(settings):
+            return _adopted[1]
+        return cls.from_settings(settings)
+
     def describe(self) -> str:
         """For the start-up summary (counts only, never keys)."""
         if self.open:
@@ -88,3 +96,22 @@ class KeyRing:
 
 
 OPEN_WARNING = "no API keys configured: the gateway is open to anyone who can reach it (one tenant)"
+
+
+# The gunicorn master reads the keys (at start and on every SIGHUP) and its workers, forked after,
+# use what it read: a keys file broken by an edit is reported and the previous keys kept, instead
+# of every new worker failing to boot.
+_adopted: tuple[tuple, KeyRing] | None = None
+
+
+def _source(settings: Settings) -> tuple:
+    return settings.api_keys, settings.api_keys_file
+
+
+def adopt(settings: Settings, keyring: KeyRing) -> None:
+    global _adopted
+    _adopted = (_source(settings), keyring)
+
+
+def adopted(settings: Settings) -> KeyRing | None:
+    return _adopted[1] if _adopted is not None and _adopted[0] == _source(settings) else None

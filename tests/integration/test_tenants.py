@@ -3,11 +3,15 @@ exist for it (404, or `previous_response_not_found`), over HTTP and WebSocket, w
 same tenant share everything."""
 from __future__ import annotations
 
+import signal
+import time
+
 import pytest
 import requests
 
 from tests.fakes import upstream as fake
 from tests.integration.test_websocket import MODEL, Socket, not_found_frame
+from tests.support import GunicornGateway
 
 pytestmark = pytest.mark.integration
 ACME, ACME_TOO, GLOBEX = "k-acme-1", "k-acme-2", "k-globex"
@@ -90,3 +94,38 @@ def test_without_keys_every_client_is_the_one_open_tenant(make_gateway, upstream
     upstream.enqueue(fake.text("open"))
     rid = requests.post(f"{url}/v1/responses", json={"model": MODEL, "input": "q"}, timeout=10).json()["id"]
     assert requests.get(f"{url}/v1/responses/{rid}", headers=auth("anything"), timeout=10).status_code == 200
+
+
+def test_the_keys_file_is_read_again_on_sighup_and_a_broken_one_keeps_the_old_keys(fake_upstream, tmp_path):
+    keys = tmp_path / "keys"
+    keys.write_text(f"acme: {ACME}\n")
+    server = GunicornGateway.for_upstream(fake_upstream.base_url, tmp_path, GATEWAY_API_KEYS_FILE=str(keys),
+                                          LOG_LEVEL="INFO").start()
+
+    def status(key: str) -> int:
+        return requests.get(f"{server.url}/v1/models", headers=auth(key), timeout=5).status_code
+
+    def booted() -> int:
+        return server.log_text().count("Booting worker")
+
+    try:
+        assert (status(ACME), status(GLOBEX)) == (200, 401)
+        keys.write_text(f"acme: {ACME}\nglobex: {GLOBEX}\n")
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: status(GLOBEX) == 200)
+        keys.write_text("globex k-without-a-colon\n")
+        workers = booted()
+        server.proc.send_signal(signal.SIGHUP)
+        wait_for(lambda: "keeping the API keys read before" in server.log_text() and booted() > workers)
+        wait_for(lambda: "Worker exiting" in server.log_text())
+        assert server.proc.poll() is None
+        assert (status(ACME), status(GLOBEX)) == (200, 200)
+    finally:
+        server.stop()
+
+
+def wait_for(condition, timeout_s: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(0.05)
