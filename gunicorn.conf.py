@@ -19,6 +19,7 @@ import shutil
 import socket
 import tempfile
 
+from gateway.lifecycle import drain_on_sigterm
 from gateway.logs import dict_config
 from gateway.startup import ReadinessWatch, check_database, load_settings, refuse
 
@@ -96,6 +97,13 @@ def when_ready(server):
         server.log.info("Listening at: http://%s (one socket per worker)", bind)
 
 
+def worker_exit(server, worker):
+    """A worker leaving gracefully gives up its lease (storage/leases.py)."""
+    services = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("gateway")
+    if services is not None:
+        services.close()
+
+
 def child_exit(server, worker):
     """A worker's live gauges (active streams, WebSockets) leave the totals with it."""
     from prometheus_client import multiprocess
@@ -119,6 +127,9 @@ def post_worker_init(worker):
     it held."""
     gc.collect()
     gc.freeze()
+    services = getattr(getattr(worker, "wsgi", None), "extensions", {}).get("gateway")
+    if services is not None:
+        drain_on_sigterm(services.in_flight, worker.cfg.graceful_timeout)
     if worker.age == 1:
         ReadinessWatch(_settings, _keyring, worker.cfg.workers, worker.cfg.threads).start()
 

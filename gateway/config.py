@@ -110,6 +110,7 @@ class Settings:
     ws_send_timeout_s: float = 10.0
     ws_cache_size: int = 16
     upstream_api: str = "chat"
+    worker_lease_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
@@ -117,6 +118,8 @@ class Settings:
             raise SettingsError("REASONING_OUTPUT must be 'text' or 'summary'")
         if self.log_format not in ("json", "text"):
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
+        if not 3 <= self.worker_lease_s <= 3600:
+            raise SettingsError(f"WORKER_LEASE_S must be between 3 and 3600 seconds, got {self.worker_lease_s:g}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"GATEWAY_PORT must be a TCP port (1-65535), got {self.port}")
         if self.upstream_api not in UPSTREAM_APIS:
@@ -153,6 +156,7 @@ class Settings:
             ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", defaults.ws_send_timeout_s),
             ws_cache_size=_int(env, "WS_CACHE_SIZE", defaults.ws_cache_size),
             upstream_api=(env.get("UPSTREAM_API") or defaults.upstream_api).strip().lower(),
+            worker_lease_s=_float(env, "WORKER_LEASE_S", defaults.worker_lease_s),
         )
 
     def upstream_model(self, client_model: str) -> str:

@@ -26,6 +26,7 @@ from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
 from gateway.history import History, HistoryResolver, ParentCache
 from gateway.ids import new_id
+from gateway.lifecycle import InFlight
 from gateway.metrics import ACTIVE_STREAMS
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
@@ -92,11 +93,13 @@ def loaded_tools(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 class Engine:
     def __init__(self, settings: Settings, client: UpstreamClient, repository: Repository,
-                 cipher: ReasoningCipher) -> None:
+                 cipher: ReasoningCipher, in_flight: InFlight | None = None, worker_id: str | None = None) -> None:
         self.settings = settings
         self.client = client
         self.repository = repository
         self.cipher = cipher
+        self.in_flight = in_flight if in_flight is not None else InFlight()
+        self.worker_id = worker_id      # stored responses are recorded when they start, naming it
         self.kind = KINDS[settings.upstream_api]
         self.history = HistoryResolver(repository, self.kind, settings.reasoning_replay)
 
@@ -164,6 +167,11 @@ class Engine:
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         opening = builder.start()
         upstream, error = self._open(turn)
+        if error is None and turn.request["store"] and self.worker_id:
+            error = self._record_start(turn)
+        response_id = turn.response["id"]
+        if upstream is not None:
+            self.in_flight.add(response_id, upstream)
         try:
             yield opening
             closing = yield from self._run_upstream(turn, builder, upstream, error)
@@ -173,9 +181,28 @@ class Engine:
             raise
         finally:
             if upstream is not None:
+                self.in_flight.discard(response_id)
                 upstream.close()
         self._persist(turn, builder)
         yield closing + [builder.terminal_event()]
+
+    def cancel(self, turn: Turn, error: APIError) -> None:
+        """From another thread: end the turn's upstream stream now; the turn then ends with `error`."""
+        self.in_flight.abort(turn.response["id"], error)
+
+    def _record_start(self, turn: Turn) -> APIError | None:
+        """Record the stored response as in progress, naming this worker, so it exists (and is
+        marked failed, not lost, should the worker die) before the client sees its id."""
+        history = turn.history
+        try:
+            self.repository.start_response(StoredTurn(
+                response=turn.response, request=kept_request(turn.request), input_items=[], chat_fragment="",
+                fragment_version=self.history.version, loaded_tools=history.loaded_tools, depth=history.depth,
+                conversation_id=history.conversation_id), self.worker_id)
+        except Exception:
+            log.exception("could not record response %s as started", turn.response["id"])
+            return server_error(500, "The response could not be stored; try again.")
+        return None
 
     def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """`generate: false`: record the turn's input as a chainable response without inference."""

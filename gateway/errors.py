@@ -38,7 +38,7 @@ class APIError(Exception):
         if self.code in ("rate_limit_exceeded", "context_length_exceeded"):
             code = self.code
         else:
-            code = "server_error" if self.status >= 500 else "invalid_prompt"
+            code = "server_error" if self.status >= 500 or self.type == "server_error" else "invalid_prompt"
         return {"code": code, "message": self.message}
 
 

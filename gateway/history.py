@@ -124,6 +124,10 @@ class HistoryResolver:
         parent = (cache.get(previous_id) if cache is not None else None) or self.repository.load_parent(previous_id)
         if parent is None:
             raise _not_found(previous_id)
+        if parent.response.get("status") == "in_progress":
+            raise invalid_request(f"Previous response with id '{previous_id}' is still in progress; continue from it "
+                                  "once it has finished.", param="previous_response_id",
+                                  code="previous_response_in_progress")
         check_pending_calls(parent.response.get("output") or [], new_input)
         depth = parent.depth + 1
         texts = [fragment.for_kind(self.kind.name) for fragment in parent.fragments]

@@ -14,6 +14,7 @@ from gateway.catalog import load_overrides
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.engine import Engine
+from gateway.lifecycle import InFlight, WorkerLease
 from gateway.metrics import TimedRepository
 from gateway.tenants import KeyRing
 from gateway.upstream.client import UpstreamClient
@@ -38,6 +39,8 @@ class Services:
     keyring: KeyRing
     cipher: ReasoningCipher
     catalog_overrides: dict
+    lease: WorkerLease
+    in_flight: InFlight = field(default_factory=InFlight)
     _scopes: dict[str, TenantScope] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -48,7 +51,8 @@ class Services:
         migrate()
         key = settings.reasoning_key or Repository().secret("reasoning_key", ReasoningCipher.generate_key)
         return cls(settings=settings, upstream=UpstreamClient(settings), keyring=keyring,
-                   cipher=ReasoningCipher(key), catalog_overrides=load_overrides(settings.model_catalog_file))
+                   cipher=ReasoningCipher(key), catalog_overrides=load_overrides(settings.model_catalog_file),
+                   lease=WorkerLease(settings.worker_lease_s).begin())
 
     def scope(self, tenant: str) -> TenantScope:
         """The tenant's engine and records, built once per tenant and process."""
@@ -58,10 +62,16 @@ class Services:
                 scope = self._scopes.get(tenant)
                 if scope is None:
                     records = TimedRepository(Repository(tenant))
-                    scope = TenantScope(tenant, Engine(self.settings, self.upstream, records, self.cipher), records)
+                    engine = Engine(self.settings, self.upstream, records, self.cipher, self.in_flight,
+                                    self.lease.worker_id)
+                    scope = TenantScope(tenant, engine, records)
                     self._scopes[tenant] = scope
         return scope
 
     def check_storage(self) -> None:
-        """Raises when the database cannot be read (for `/ready`)."""
-        Repository().ping()
+        """Raises when the database cannot be written (for `/ready`): renewing the lease is a write."""
+        self.lease.renew()
+
+    def close(self) -> None:
+        """The worker is exiting: give up its lease."""
+        self.lease.stop()

@@ -22,10 +22,13 @@ from gateway.config import Settings
 from gateway.engine import Engine
 from gateway.errors import APIError
 from gateway.history import ParentCache
+from gateway.lifecycle import SHUTDOWN
 from gateway.metrics import ACTIVE_WEBSOCKETS
 from gateway.sse import event_json
 
 log = logging.getLogger(__name__)
+_SHUTDOWN = APIError(503, "The gateway is restarting; open a new connection to continue.", type="server_error",
+                     code="server_shutting_down")
 _LIMIT_MESSAGE = ("Responses websocket connection limit reached ({limit}). Create a new websocket "
                   "connection to continue.")
 
@@ -106,24 +109,32 @@ class ResponsesSocket:
         self.cache = ParentCache(settings.ws_cache_size)
         self.outbox = Outbox(ws, settings.ws_send_buffer_bytes, settings.ws_send_timeout_s)
         self.deadline = time.monotonic() + settings.ws_max_connection_age_s
+        self._busy = threading.Lock()      # held while a response.create runs
+        self._closed_for_shutdown = False
 
     def run(self) -> None:
         ACTIVE_WEBSOCKETS.inc()
+        SHUTDOWN.add(self)
         try:
-            while not self.outbox.broken:
+            while not self.outbox.broken and not self._closed_for_shutdown:
                 remaining = self.deadline - time.monotonic()
                 if remaining <= 0:
                     self._limit_reached()
                     return
+                if SHUTDOWN.stopping:
+                    self.shutting_down()
+                    return
                 data = self.ws.receive(timeout=remaining)
-                if data is not None:
-                    self.handle(data)
+                if data is not None and not self._closed_for_shutdown:
+                    with self._busy:
+                        self.handle(data)
         except SendOverflow as exc:
             log.warning("dropping a websocket whose client stopped reading: %s", exc)
             self._drop()
         except ConnectionError:
             pass
         finally:
+            SHUTDOWN.discard(self)
             ACTIVE_WEBSOCKETS.dec()
             self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
 
@@ -168,6 +179,23 @@ class ResponsesSocket:
             events.close()
         if turn.response["status"] != "failed":
             self.cache.put(turn.response["id"], self.engine.as_parent(turn))
+
+    def shutting_down(self) -> None:
+        """The worker is stopping: once no response runs on this connection (a running one ends
+        within the graceful period), say so in an error frame and close with 1001 (going away)."""
+        if not self._busy.acquire(blocking=False):
+            return      # the run loop calls again once the running response has ended
+        try:
+            if self._closed_for_shutdown:
+                return
+            self._closed_for_shutdown = True
+            self.send(error_frame(_SHUTDOWN))
+            self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
+            self.ws.close(reason=1001, message="server restarting")
+        except Exception:  # the client is already gone
+            pass
+        finally:
+            self._busy.release()
 
     def _limit_reached(self) -> None:
         age = self.settings.ws_max_connection_age_s

@@ -14,7 +14,7 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as schema_migrate
 
 from storage.db import db, is_sqlite, write_transaction
-from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord
+from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord, WorkerRecord
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
@@ -68,7 +68,16 @@ def _v5_responses_fragments(database) -> None:
                           ("responses_segment", TextField(null=True)))
 
 
-MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes, _v5_responses_fragments]
+def _v6_worker_leases(database) -> None:
+    database.create_tables([WorkerRecord], safe=True)
+    _add_response_columns(database, ("worker", CharField(max_length=128, null=True)))
+    # Only responses in progress name a worker, so the index stays as small as the work in flight.
+    database.execute_sql("CREATE INDEX IF NOT EXISTS responses_in_progress ON responses (worker) "
+                         "WHERE worker IS NOT NULL")
+
+
+MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes, _v5_responses_fragments,
+                              _v6_worker_leases]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

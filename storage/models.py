@@ -64,6 +64,8 @@ class ResponseRecord(BaseModel):
     # before, which are then re-translated from their items when a chain is continued.
     responses_fragment = TextField(null=True)
     responses_segment = TextField(null=True)
+    # Schema v6: the worker serving a response while it is in progress (see WorkerRecord).
+    worker = CharField(max_length=128, null=True)
 
     class Meta:
         table_name = "responses"
@@ -108,4 +110,19 @@ class SecretRecord(BaseModel):
         table_name = "gateway_secrets"
 
 
-ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord)
+class WorkerRecord(BaseModel):
+    """A gateway worker process and its lease. A response in progress names its worker; once the
+    worker's lease has run out (or its process is gone) the response is marked failed, so a worker
+    killed outright never leaves responses in progress forever."""
+
+    id = CharField(primary_key=True, max_length=128)
+    host = CharField(max_length=255)
+    pid = IntegerField()
+    started_at = IntegerField()
+    lease_until = IntegerField()
+
+    class Meta:
+        table_name = "gateway_workers"
+
+
+ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord, WorkerRecord)

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterable, NamedTuple
 
-from peewee import fn
+from peewee import IntegrityError, fn
 
 from storage.db import db, write_connection, write_transaction
 from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
@@ -101,13 +101,24 @@ class Page:
 
 _RESPONSE_COLUMNS = ("id", "tenant", "created_at", "status", "model", "previous_response_id", "conversation_id",
                      "depth", "deleted", "response", "request", "loaded_tools", "chat_fragment", "fragment_version",
-                     "segment", "skip_parent", "responses_fragment", "responses_segment")
+                     "segment", "skip_parent", "responses_fragment", "responses_segment", "worker")
+# A response recorded when it started (it names its worker) is completed in place: every column
+# but its identity is replaced, unless it was deleted meanwhile (then nothing is written). Any
+# other existing row with the id is a duplicate.
+_UPDATED_COLUMNS = tuple(c for c in _RESPONSE_COLUMNS if c not in ("id", "tenant", "deleted"))
 _ITEM_COLUMNS = ("item_id", "tenant", "response_id", "conversation_id", "kind", "position", "created_at", "data")
 
 
 @functools.lru_cache(maxsize=8)
 def _insert_sql(table: str, columns: tuple[str, ...], param: str) -> str:
     return f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({', '.join([param] * len(columns))})"
+
+
+@functools.lru_cache(maxsize=4)
+def _upsert_response_sql(param: str) -> str:
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _UPDATED_COLUMNS)
+    return (_insert_sql("responses", _RESPONSE_COLUMNS, param) + f" ON CONFLICT (id) DO UPDATE SET {updates} "
+            "WHERE responses.worker IS NOT NULL AND responses.deleted = FALSE AND responses.tenant = excluded.tenant")
 
 
 def _json(value: Any) -> str:
@@ -152,15 +163,30 @@ class Repository:
         row = (response["id"], tenant, response["created_at"], response["status"], response["model"],
                response.get("previous_response_id"), turn.conversation_id, turn.depth, False, _json(response),
                _json(turn.request), _json(turn.loaded_tools), turn.chat_fragment, turn.fragment_version,
-               turn.segment, turn.skip_parent, turn.responses_fragment, turn.responses_segment)
+               turn.segment, turn.skip_parent, turn.responses_fragment, turn.responses_segment, None)
         items = [(item.get("id") or "", tenant, response["id"], turn.conversation_id, kind, position, now,
                   _json(item))
                  for kind, group in (("input", turn.input_items), ("output", response["output"]))
                  for position, item in enumerate(group)]
         with write_connection() as connection:
-            connection.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS, db.param), row)
+            if not connection.execute_sql(_upsert_response_sql(db.param), row).rowcount:
+                existing = connection.execute_sql(f"SELECT deleted FROM responses WHERE id = {db.param}",
+                                                  (response["id"],)).fetchone()
+                if existing and existing[0]:
+                    return      # deleted while in progress: it stays deleted
+                raise IntegrityError(f"response {response['id']} is already stored")
             if items:
                 connection.cursor().executemany(_insert_sql("items", _ITEM_COLUMNS, db.param), items)
+
+    def start_response(self, turn: StoredTurn, worker: str) -> None:
+        """Record a response as it starts (status in progress, served by `worker`), so it exists for
+        clients that hold its id even if its worker dies; `save_response` completes it."""
+        response = turn.response
+        row = (response["id"], self.tenant, response["created_at"], response["status"], response["model"],
+               response.get("previous_response_id"), turn.conversation_id, turn.depth, False, _json(response),
+               _json(turn.request), _json(turn.loaded_tools), "", turn.fragment_version, None, None, None, None, worker)
+        with write_connection() as connection:
+            connection.execute_sql(_insert_sql("responses", _RESPONSE_COLUMNS, db.param), row)
 
     def _live(self, response_id: str):
         return (ResponseRecord.select().where((ResponseRecord.id == response_id)
@@ -200,9 +226,10 @@ class Repository:
             row = self._live(response_id)
             if row is None:
                 return False
-            ResponseRecord.update(deleted=True, response=None, request=None).where(
+            ResponseRecord.update(deleted=True, response=None, request=None, worker=None).where(
                 ResponseRecord.id == response_id).execute()
-            self._purge_unreferenced(row.id)
+            if row.worker is None:  # one in progress stays a tombstone, so finishing it cannot bring it back
+                self._purge_unreferenced(row.id)
         return True
 
     def _purge_unreferenced(self, response_id: str | None) -> None:

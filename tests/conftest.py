@@ -54,3 +54,19 @@ def make_gateway(tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture
+def gunicorn_factory(fake_upstream, tmp_path):
+    """Start gunicorn gateways (shipped gunicorn.conf.py, the fake upstream, one SQLite file per test)
+    with extra environment; all stopped after the test."""
+    started: list[GunicornGateway] = []
+
+    def start(**env: str) -> GunicornGateway:
+        server = GunicornGateway.for_upstream(fake_upstream.base_url, tmp_path, **{"UPSTREAM_TIMEOUT_S": "5,30", **env})
+        started.append(server.start())
+        return server
+
+    yield start
+    for server in started:
+        server.stop()

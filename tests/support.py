@@ -85,6 +85,7 @@ class ThreadedGateway:
     """A gateway app (any Settings) under werkzeug's threaded WSGI server, in this process."""
 
     def __init__(self, app) -> None:
+        self.app = app
         self.server = make_server("127.0.0.1", 0, app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -96,6 +97,7 @@ class ThreadedGateway:
     def stop(self) -> None:
         self.server.shutdown()
         self.server.server_close()
+        self.app.extensions["gateway"].close()
 
 
 def _byte_chunks(resp: requests.Response) -> Iterator[bytes]:

@@ -5,13 +5,21 @@ from flask import Blueprint, Response, g, jsonify, request
 
 from gateway.api import scope
 from gateway.api.pagination import page_params
+from gateway.client_watch import CLIENT_WATCH
 from gateway.errors import APIError, invalid_request
 from gateway.sse import SSE_HEADERS, SSE_MIMETYPE, encode_stream
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
+CLIENT_GONE = APIError(499, "The client disconnected before the response finished.", type="server_error",
+                       code="client_disconnected")
 
 
 def json_body() -> object:
+    # werkzeug cuts a chunked body (no Content-Length) off at MAX_CONTENT_LENGTH instead of refusing
+    # it, so a body that filled the limit is refused here, as one with a Content-Length would be.
+    limit = request.max_content_length
+    if limit and request.content_length is None and len(request.get_data(cache=True)) >= limit:
+        raise APIError(413, "The request body is too large.", code="request_too_large")
     body = request.get_json(force=True, silent=True)
     if body is None:
         raise APIError(400, "We could not parse the JSON body of your request. The body must be a JSON object.",
@@ -30,7 +38,8 @@ def create_response():
     g.access.turn = turn
     if turn.request["stream"]:
         return Response(encode_stream(engine.stream_batches(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
-    return jsonify(engine.complete(turn))
+    with CLIENT_WATCH.watching(request.environ, lambda: engine.cancel(turn, CLIENT_GONE)):
+        return jsonify(engine.complete(turn))
 
 
 @bp.get("/responses/<response_id>")

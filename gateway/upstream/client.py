@@ -11,6 +11,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import socket
 import threading
 import time
 from typing import Any, Iterator, Mapping
@@ -47,11 +48,14 @@ class UpstreamStream:
 
     def __init__(self, response: requests.Response) -> None:
         self._response = response
+        self._aborted: APIError | None = None
 
     def payloads(self) -> Iterator[Any]:
         pieces = self._response.iter_content(chunk_size=None)
         try:
             for event in SSEClient(pieces).events():
+                if self._aborted is not None:
+                    raise self._aborted
                 data = event.data
                 if data.strip() == "[DONE]":  # chat's end marker; Responses streams just end
                     for _ in pieces:  # the rest of the body (its last chunk), so the connection is reusable
@@ -64,7 +68,21 @@ class UpstreamStream:
         except APIError:
             raise
         except _READ_ERRORS as exc:
-            raise failures.from_read(exc) from exc
+            raise (self._aborted or failures.from_read(exc)) from exc
+        if self._aborted is not None:
+            raise self._aborted
+
+    def abort(self, error: APIError) -> None:
+        """From another thread: end the stream now with `error` (shutdown, a client gone). Shutting the
+        socket down wakes a read blocked on it at once, which closing the response would not."""
+        self._aborted = error
+        connection = getattr(self._response.raw, "connection", None)
+        sock = getattr(connection, "sock", None)
+        if sock is not None:
+            try:
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
 
     def close(self) -> None:
         self._response.close()

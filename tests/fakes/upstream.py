@@ -250,6 +250,7 @@ class FakeUpstream:
         self._log: list[dict] = []
         self._conns: set[socket.socket] = set()
         self.connections_accepted = 0
+        self.closed_at: list[float] = []   # time.monotonic() of each connection's end, in order
         self.streams_sent = 0
         self._sent = threading.Condition(self._lock)
         self._interrupt = threading.Event()
@@ -374,6 +375,8 @@ class FakeUpstream:
         with self._lock:
             (self._conns.add if is_open else self._conns.discard)(conn)
             self.connections_accepted += is_open
+            if not is_open:
+                self.closed_at.append(time.monotonic())
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,6 +1,8 @@
 """Routes other than create: models, health, readiness, and errors for bad requests."""
 from __future__ import annotations
 
+import json
+
 import pytest
 import requests
 
@@ -64,6 +66,28 @@ def test_oversized_body_is_413(make_gateway, upstream):
     url = make_gateway(llm_api_base=upstream.base_url, max_request_bytes=2000)
     resp = requests.post(f"{url}/v1/responses", json={"model": "fake-model", "input": "x" * 5000}, timeout=10)
     assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+
+
+def chunks_of(body: bytes, size: int = 500):
+    for start in range(0, len(body), size):
+        yield body[start:start + size]
+
+
+@pytest.mark.parametrize("path", ["/v1/responses", "/v1/conversations"])
+def test_oversized_chunked_body_is_413_too(gunicorn_factory, path):
+    url = gunicorn_factory(MAX_REQUEST_BYTES="2000").url
+    body = json.dumps({"model": "fake-model", "input": "x" * 5000, "items": []}).encode()
+    resp = requests.post(f"{url}{path}", data=chunks_of(body), headers={"Content-Type": "application/json"},
+                         timeout=10)
+    assert resp.status_code == 413 and resp.json()["error"]["code"] == "request_too_large"
+
+
+def test_chunked_body_under_the_limit_is_served(gunicorn_factory, upstream):
+    url = gunicorn_factory(MAX_REQUEST_BYTES="2000").url
+    body = json.dumps({"model": "fake-model", "input": "x" * 1000}).encode()
+    resp = requests.post(f"{url}/v1/responses", data=chunks_of(body), headers={"Content-Type": "application/json"},
+                         timeout=10)
+    assert resp.status_code == 200, resp.text
 
 
 def test_input_file_that_upstream_cannot_take_is_400(gateway, upstream):

@@ -170,7 +170,7 @@ def test_sixteen_parallel_chains_finish_while_a_stalled_client_is_dropped(load_g
         stored = None
         while time.monotonic() - sent_at < DROP_DEADLINE_S:
             resp = requests.get(f"{url}/v1/responses/{stalled_id}", timeout=5)
-            if resp.status_code == 200:
+            if resp.status_code == 200 and resp.json()["status"] != "in_progress":
                 stored = resp.json()
                 break
             time.sleep(0.1)
