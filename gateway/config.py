@@ -111,6 +111,8 @@ class Settings:
     ws_cache_size: int = 16
     upstream_api: str = "chat"
     worker_lease_s: float = 30.0
+    response_ttl_days: float = 30.0
+    retention_interval_s: float = 3600.0
 
     def __post_init__(self) -> None:
         self.llm_api_base = normalize_api_base(self.llm_api_base)
@@ -120,6 +122,8 @@ class Settings:
             raise SettingsError(f"LOG_FORMAT must be 'json' or 'text', got {self.log_format!r}")
         if not 3 <= self.worker_lease_s <= 3600:
             raise SettingsError(f"WORKER_LEASE_S must be between 3 and 3600 seconds, got {self.worker_lease_s:g}")
+        if not (math.isfinite(self.response_ttl_days) and self.response_ttl_days >= 0):
+            raise SettingsError(f"RESPONSE_TTL_DAYS must be 0 (keep forever) or a number of days, got {self.response_ttl_days:g}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"GATEWAY_PORT must be a TCP port (1-65535), got {self.port}")
         if self.upstream_api not in UPSTREAM_APIS:
@@ -157,6 +161,8 @@ class Settings:
             ws_cache_size=_int(env, "WS_CACHE_SIZE", defaults.ws_cache_size),
             upstream_api=(env.get("UPSTREAM_API") or defaults.upstream_api).strip().lower(),
             worker_lease_s=_float(env, "WORKER_LEASE_S", defaults.worker_lease_s),
+            response_ttl_days=_float(env, "RESPONSE_TTL_DAYS", defaults.response_ttl_days),
+            retention_interval_s=_float(env, "RETENTION_INTERVAL_S", defaults.retention_interval_s),
         )
 
     def upstream_model(self, client_model: str) -> str:

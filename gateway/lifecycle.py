@@ -1,7 +1,8 @@
 """A worker's life: its lease in the database, the upstream streams it is reading, and how it ends.
 
 - `WorkerLease` registers the process, renews its lease every few seconds and, each time, marks
-  failed the responses of workers that died without finishing them (storage/leases.py).
+  failed the responses of workers that died without finishing them (storage/leases.py), and runs
+  the retention pass when it is due (`Retention`).
 - `InFlight` knows every upstream stream this process reads, so they can be ended from another
   thread: all of them when the worker is shutting down, one when its client went away.
 - `drain_on_sigterm` gives in-flight responses gunicorn's graceful period, then ends those still
@@ -16,10 +17,11 @@ import secrets
 import signal
 import socket
 import threading
-from typing import Any
+import time
+from typing import Any, Callable
 
 from gateway.errors import APIError, server_error
-from storage import leases
+from storage import leases, retention
 
 log = logging.getLogger("gateway.lifecycle")
 WORKER_DIED = {"code": "server_error",
@@ -102,12 +104,29 @@ class ShutdownNotice:
 SHUTDOWN = ShutdownNotice()
 
 
+class Retention:
+    """`RESPONSE_TTL_DAYS`: one worker of the fleet purges what is older, once per interval."""
+
+    def __init__(self, ttl_days: float, interval_s: float) -> None:
+        self.ttl_days, self.interval_s = ttl_days, interval_s
+
+    def run_if_due(self) -> None:
+        if self.ttl_days <= 0 or not retention.claim_pass(self.interval_s):
+            return
+        started = time.monotonic()
+        purged = retention.purge_older_than(int(time.time() - self.ttl_days * 86400))
+        log.info("retention pass", extra={"fields": {
+            "responses": purged.responses, "conversations": purged.conversations, "complete": purged.complete,
+            "duration_ms": round((time.monotonic() - started) * 1000, 1)}})
+
+
 class WorkerLease(threading.Thread):
     """This process's lease (renewed every `lease_s / 3`), and the sweep for dead workers' responses."""
 
-    def __init__(self, lease_s: float) -> None:
+    def __init__(self, lease_s: float, periodic: Callable[[], None] | None = None) -> None:
         super().__init__(name="worker-lease", daemon=True)
         self.lease_s = lease_s
+        self.periodic = periodic
         self.host = socket.gethostname()
         self.worker_id = f"{self.host}:{os.getpid()}:{secrets.token_hex(4)}"
         self._stopped = threading.Event()
@@ -134,6 +153,8 @@ class WorkerLease(threading.Thread):
             try:
                 self.renew()
                 self.sweep()
+                if self.periodic is not None:
+                    self.periodic()
             except Exception as exc:  # storage away: try again next round, /ready reports it
                 log.warning("could not renew the worker lease: %s", exc.__class__.__name__)
 

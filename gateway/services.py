@@ -14,7 +14,7 @@ from gateway.catalog import load_overrides
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.engine import Engine
-from gateway.lifecycle import InFlight, WorkerLease
+from gateway.lifecycle import InFlight, Retention, WorkerLease
 from gateway.metrics import TimedRepository
 from gateway.tenants import KeyRing
 from gateway.upstream.client import UpstreamClient
@@ -52,7 +52,8 @@ class Services:
         key = settings.reasoning_key or Repository().secret("reasoning_key", ReasoningCipher.generate_key)
         return cls(settings=settings, upstream=UpstreamClient(settings), keyring=keyring,
                    cipher=ReasoningCipher(key), catalog_overrides=load_overrides(settings.model_catalog_file),
-                   lease=WorkerLease(settings.worker_lease_s).begin())
+                   lease=WorkerLease(settings.worker_lease_s, Retention(
+                       settings.response_ttl_days, settings.retention_interval_s).run_if_due).begin())
 
     def scope(self, tenant: str) -> TenantScope:
         """The tenant's engine and records, built once per tenant and process."""

@@ -73,17 +73,23 @@ def test_a_stream_records_time_to_first_token_duration_tokens_and_storage(two_wo
     upstream.enqueue(fake.text("four words of text", reasoning="thinking"))
     resp, events = post_stream(url, {"model": MODEL, "input": "q"})
     assert events[-1]["type"] == "response.completed"
-    after = wait_for(lambda: (s := scrape(url)) and sample(s, "gateway_request_duration_seconds_count",
-                                                           route="/v1/responses") > sample(
-        before, "gateway_request_duration_seconds_count", route="/v1/responses") and s)
     usage = events[-1]["response"]["usage"]
-    for name, labels, delta in (
-            ("gateway_time_to_first_token_seconds_count", {"route": "/v1/responses", "model": MODEL}, 1),
-            ("gateway_request_duration_seconds_count", {"route": "/v1/responses", "model": MODEL}, 1),
-            ("gateway_tokens_total", {"model": MODEL, "kind": "input"}, usage["input_tokens"]),
-            ("gateway_tokens_total", {"model": MODEL, "kind": "output"}, usage["output_tokens"]),
-            ("gateway_storage_seconds_count", {"operation": "save_response"}, 1)):
-        assert sample(after, name, **labels) - sample(before, name, **labels) == delta, name
+    expected = {
+        ("gateway_time_to_first_token_seconds_count", (("route", "/v1/responses"), ("model", MODEL))): 1,
+        ("gateway_request_duration_seconds_count", (("route", "/v1/responses"), ("model", MODEL))): 1,
+        ("gateway_tokens_total", (("model", MODEL), ("kind", "input"))): usage["input_tokens"],
+        ("gateway_tokens_total", (("model", MODEL), ("kind", "output"))): usage["output_tokens"],
+        ("gateway_storage_seconds_count", (("operation", "save_response"),)): 1,
+        ("gateway_storage_seconds_count", (("operation", "start_response"),)): 1}
+
+    def deltas() -> dict:
+        after = scrape(url)
+        return {key: sample(after, key[0], **dict(key[1])) - sample(before, key[0], **dict(key[1])) for key in expected}
+
+    try:
+        wait_for(lambda: deltas() == expected)   # recorded after the stream's last byte
+    except AssertionError:
+        assert deltas() == expected
 
 
 def test_active_streams_and_websockets_are_gauged_while_open(two_workers, upstream):
