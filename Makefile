@@ -4,12 +4,13 @@
 #                  runs the shared suite and real Codex turns against it through both upstream kinds
 # make demo  – bundled mock model + gateway + a short scripted conversation, then stop both
 # make bench – both upstream kinds against the fake and a real vLLM, direct vs gateway (docs/benchmarks.md)
+# make bench-scale – 1,000 SSE streams and 500 WebSockets at once on the shipped defaults, and memory
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-vllm demo bench clean
+.PHONY: install run test test-vllm demo bench bench-scale clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -35,6 +36,9 @@ demo: install
 
 bench: install
 	$(PY) -m bench.stream_bench
+
+bench-scale: install
+	$(PY) -m bench.scale_bench --write
 
 clean:
 	rm -rf $(VENV) .pytest_cache
