@@ -7,9 +7,11 @@ from gateway.access import AccessRecord, request_id_from
 from gateway.api import conversations, errors, health, metrics, models, responses, ws
 from gateway.auth import authenticate
 from gateway.config import Settings
+from gateway.errors import invalid_request
 from gateway.extensions import sock
 from gateway.logs import configure_logging
 from gateway.services import Services
+from gateway.ws_buffers import inbox_reader
 
 
 def _begin_access() -> None:
@@ -17,6 +19,13 @@ def _begin_access() -> None:
     rule = request.url_rule.rule if request.url_rule is not None else "unmatched"
     g.access = AccessRecord(route=rule, method=request.method,
                             request_id=request_id_from(request.headers.get("x-request-id")))
+
+
+def _refuse_nul_in_url() -> None:
+    """Ids in the path and the query are looked up in the database, which cannot hold U+0000."""
+    values = list((request.view_args or {}).values()) + [v for pair in request.args.items(multi=True) for v in pair]
+    if any(isinstance(value, str) and "\x00" in value for value in values):
+        raise invalid_request("Path and query parameters must not contain U+0000.", code="invalid_value")
 
 
 def _end_access(response):
@@ -39,7 +48,12 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.json.sort_keys = False
     app.extensions["gateway"] = Services.build(settings)
 
-    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": settings.max_request_bytes}
+    # A frame up to twice MAX_REQUEST_BYTES is read and refused with an error frame (the connection
+    # stays); a bigger one closes it (1009, message too big) before it is all in memory.
+    # Frames waiting behind a running response are bounded too (gateway/ws_buffers.py).
+    app.config["SOCK_SERVER_OPTIONS"] = {"max_message_size": 2 * settings.max_request_bytes,
+                                         "thread_class": inbox_reader(settings.ws_queued_frames,
+                                                                      settings.max_request_bytes)}
     sock.init_app(app)
     for blueprint in (responses.bp, conversations.bp, models.bp, health.bp, metrics.bp):
         app.register_blueprint(blueprint)
@@ -47,5 +61,6 @@ def create_app(settings: Settings | None = None) -> Flask:
     errors.register_error_handlers(app)
     app.before_request(_begin_access)
     app.before_request(authenticate)
+    app.before_request(_refuse_nul_in_url)
     app.after_request(_end_access)
     return app

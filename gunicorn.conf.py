@@ -38,10 +38,19 @@ bind = f"{_settings.host}:{_settings.port}"
 # runs one thread at a time per process, so processes, not threads, scale CPU work (measured in
 # docs/benchmarks.md); all state lives in the database, so any worker can serve any request.
 workers = int(os.environ.get("GATEWAY_WORKERS", str(max(2, 2 * (os.cpu_count() or 1)))))
-# Threaded workers: streaming responses block a thread each, not a whole process.
-worker_class = "gthread"
-# Threads per worker (GATEWAY_THREADS) = concurrent requests/streams one worker can hold.
-threads = int(os.environ.get("GATEWAY_THREADS", "32"))
+# Threaded workers (gthread): streaming responses block a thread each, not a whole process. The
+# gateway's subclass bounds the time to read a request (REQUEST_READ_TIMEOUT_S, so slow clients
+# cannot hold every thread) and answers gunicorn's own parse errors in the OpenAI JSON shape.
+worker_class = "gateway.worker.GatewayWorker"
+# Threads per worker (GATEWAY_THREADS) = concurrent requests, streams and WebSockets one worker can
+# hold. 512 × 4 workers: on 2 cores `make bench-scale` holds 1,000 SSE streams and 500 WebSockets at
+# once with no session waiting for a thread and under 400 MB (docs/benchmarks.md). A waiting thread
+# costs next to nothing; a session waiting for one waits a whole reply of someone else's (with 32,
+# the 129th stream did).
+threads = int(os.environ.get("GATEWAY_THREADS", "512"))
+# Connections one worker keeps at once, busy or kept alive between requests (gunicorn's default is
+# 1,000): room for every thread plus as many idle keep-alive clients.
+worker_connections = int(os.environ.get("GATEWAY_WORKER_CONNECTIONS", str(max(1000, 2 * threads))))
 # Worker heartbeat timeout in seconds (GATEWAY_WORKER_TIMEOUT); gthread keeps long streams alive.
 timeout = int(os.environ.get("GATEWAY_WORKER_TIMEOUT", "120"))
 # Seconds in-flight streams get to finish on shutdown/reload (GATEWAY_GRACEFUL_TIMEOUT).

@@ -109,8 +109,11 @@ class Settings:
     ws_send_buffer_bytes: int = 4 * 1024 * 1024
     ws_send_timeout_s: float = 10.0
     ws_cache_size: int = 16
+    ws_idle_timeout_s: float = 900.0
+    ws_queued_frames: int = 8
     upstream_api: str = "chat"
     worker_lease_s: float = 30.0
+    request_read_timeout_s: float = 30.0
     response_ttl_days: float = 30.0
     retention_interval_s: float = 3600.0
 
@@ -159,8 +162,11 @@ class Settings:
             ws_send_buffer_bytes=_int(env, "WS_SEND_BUFFER_BYTES", defaults.ws_send_buffer_bytes),
             ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", defaults.ws_send_timeout_s),
             ws_cache_size=_int(env, "WS_CACHE_SIZE", defaults.ws_cache_size),
+            ws_idle_timeout_s=_float(env, "WS_IDLE_TIMEOUT_S", defaults.ws_idle_timeout_s),
+            ws_queued_frames=_int(env, "WS_QUEUED_FRAMES", defaults.ws_queued_frames),
             upstream_api=(env.get("UPSTREAM_API") or defaults.upstream_api).strip().lower(),
             worker_lease_s=_float(env, "WORKER_LEASE_S", defaults.worker_lease_s),
+            request_read_timeout_s=_float(env, "REQUEST_READ_TIMEOUT_S", defaults.request_read_timeout_s),
             response_ttl_days=_float(env, "RESPONSE_TTL_DAYS", defaults.response_ttl_days),
             retention_interval_s=_float(env, "RETENTION_INTERVAL_S", defaults.retention_interval_s),
         )

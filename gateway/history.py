@@ -47,10 +47,9 @@ def _not_found(response_id: str) -> APIError:
 def conversation_id_of(value: Any) -> str | None:
     if value is None:
         return None
-    if isinstance(value, str) and value:
-        return value
-    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
-        return value["id"]
+    candidate = value.get("id") if isinstance(value, dict) else value
+    if isinstance(candidate, str) and candidate and "\x00" not in candidate:
+        return candidate
     raise invalid_request("conversation must be a conversation id or an object with an 'id'.", param="conversation")
 
 

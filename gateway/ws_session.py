@@ -9,12 +9,10 @@ bounded and other connections are never affected.
 """
 from __future__ import annotations
 
-import json
 import logging
 import socket
 import threading
 import time
-from collections import deque
 from typing import Any, Callable
 
 from gateway.access import AccessRecord
@@ -22,76 +20,21 @@ from gateway.config import Settings
 from gateway.engine import Engine
 from gateway.errors import APIError
 from gateway.history import ParentCache
+from gateway.json_body import parse_json
 from gateway.lifecycle import SHUTDOWN
 from gateway.metrics import ACTIVE_WEBSOCKETS
 from gateway.sse import event_json
+from gateway.ws_buffers import Inbox, Outbox, SendOverflow
 
 log = logging.getLogger(__name__)
 _SHUTDOWN = APIError(503, "The gateway is restarting; open a new connection to continue.", type="server_error",
                      code="server_shutting_down")
+_TOO_LARGE = APIError(413, "The frame is too large (see MAX_REQUEST_BYTES).", code="request_too_large")
+_QUEUE_FULL = APIError(400, "Too many frames are waiting behind the running response on this connection; this "
+                            "one was dropped. Send the next response.create after the current response ends.",
+                       code="too_many_queued_frames")
 _LIMIT_MESSAGE = ("Responses websocket connection limit reached ({limit}). Create a new websocket "
                   "connection to continue.")
-
-
-class SendOverflow(Exception):
-    """The client stopped reading: the outbox stayed full past the send deadline."""
-
-
-class Outbox:
-    """Frames waiting for the socket, bounded in bytes; a writer thread sends them in order."""
-
-    def __init__(self, ws: Any, max_bytes: int, timeout_s: float) -> None:
-        self.ws, self.max_bytes, self.timeout_s = ws, max_bytes, timeout_s
-        self._frames: deque[str] = deque()
-        self._bytes = 0
-        self._cond = threading.Condition()
-        self._closing = False
-        self.broken = False
-        self._thread = threading.Thread(target=self._drain, name="ws-writer", daemon=True)
-        self._thread.start()
-
-    def put(self, frame: str) -> None:
-        size = len(frame)
-        with self._cond:
-            deadline = time.monotonic() + self.timeout_s
-            while self._frames and self._bytes + size > self.max_bytes and not self.broken:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    raise SendOverflow(f"{self._bytes} bytes unsent for {self.timeout_s}s")
-                self._cond.wait(remaining)
-            if self.broken:
-                raise ConnectionError("websocket closed")
-            self._frames.append(frame)
-            self._bytes += size
-            self._cond.notify_all()
-
-    def _drain(self) -> None:
-        while True:
-            with self._cond:
-                while not self._frames and not self._closing:
-                    self._cond.wait()
-                if not self._frames:
-                    return
-                frame = self._frames[0]
-            try:
-                self.ws.send(frame)
-            except Exception:  # the peer went away or the socket was shut down
-                with self._cond:
-                    self.broken = True
-                    self._frames.clear()
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._frames.popleft()
-                self._bytes -= len(frame)
-                self._cond.notify_all()
-
-    def close(self, wait_s: float) -> None:
-        """Let queued frames go out (bounded wait), then stop the writer."""
-        with self._cond:
-            self._closing = True
-            self._cond.notify_all()
-        self._thread.join(wait_s)
 
 
 def error_frame(error: APIError) -> dict[str, Any]:
@@ -108,6 +51,8 @@ class ResponsesSocket:
         self.access = access
         self.cache = ParentCache(settings.ws_cache_size)
         self.outbox = Outbox(ws, settings.ws_send_buffer_bytes, settings.ws_send_timeout_s)
+        if isinstance(ws.input_buffer, Inbox):   # installed by app.py's SOCK_SERVER_OPTIONS
+            ws.input_buffer.on_refused = self._refuse_queued
         self.deadline = time.monotonic() + settings.ws_max_connection_age_s
         self._busy = threading.Lock()      # held while a response.create runs
         self._closed_for_shutdown = False
@@ -124,7 +69,10 @@ class ResponsesSocket:
                 if SHUTDOWN.stopping:
                     self.shutting_down()
                     return
-                data = self.ws.receive(timeout=remaining)
+                data = self.ws.receive(timeout=min(remaining, self.settings.ws_idle_timeout_s))
+                if data is None and time.monotonic() < self.deadline:
+                    self._idle_timeout()
+                    return
                 if data is not None and not self._closed_for_shutdown:
                     with self._busy:
                         self.handle(data)
@@ -142,10 +90,13 @@ class ResponsesSocket:
         self.outbox.put(event_json(frame))
 
     def handle(self, data: str | bytes) -> None:
+        if len(data) > self.settings.max_request_bytes:
+            self.send(error_frame(_TOO_LARGE))
+            return
         try:
-            frame = json.loads(data)
-        except (TypeError, ValueError):
-            self.send(error_frame(APIError(400, "Frames must be JSON text.", code="invalid_json")))
+            frame = parse_json(data)
+        except APIError as error:
+            self.send(error_frame(error))
             return
         if not isinstance(frame, dict) or not isinstance(frame.get("type"), str):
             self.send(error_frame(APIError(400, "A frame must be a JSON object with a 'type'.", param="type")))
@@ -196,6 +147,21 @@ class ResponsesSocket:
             pass
         finally:
             self._busy.release()
+
+    def _refuse_queued(self) -> None:
+        """From simple-websocket's reader thread: a frame arrived past the queue's bound."""
+        try:
+            self.send(error_frame(_QUEUE_FULL))
+        except Exception:  # the outbox is full or closed: the client is not reading either
+            pass
+
+    def _idle_timeout(self) -> None:
+        """No frame for WS_IDLE_TIMEOUT_S: close (1000); Codex opens a new connection for its next turn."""
+        self.outbox.close(wait_s=self.settings.ws_send_timeout_s)
+        try:
+            self.ws.close(reason=1000, message="idle timeout")
+        except Exception:
+            pass
 
     def _limit_reached(self) -> None:
         age = self.settings.ws_max_connection_age_s

@@ -13,7 +13,7 @@ _BUCKETS = ("_schema", "key", "value")  # marshmallow's schema-level and Dict ke
 
 def _order(key: Any) -> tuple:
     text = str(key)
-    return (text in _BUCKETS, 0 if text.isdigit() else 1, int(text) if text.isdigit() else 0, text)
+    return (text in _BUCKETS, 0 if text.isdecimal() else 1, int(text) if text.isdecimal() else 0, text)
 
 
 def _first_error(messages: Any, path: list[str]) -> tuple[list[str], str]:
@@ -30,7 +30,7 @@ def _first_error(messages: Any, path: list[str]) -> tuple[list[str], str]:
 def _render_path(parts: list[str]) -> str:
     rendered = ""
     for part in parts:
-        if part.isdigit():
+        if part.isdecimal():
             rendered += f"[{part}]"
         else:
             rendered += ("." if rendered else "") + part

@@ -61,6 +61,24 @@ class StrictString(fields.String):
         return value
 
 
+class Identifier(StrictString):
+    """An id or name the gateway stores in a column or looks up by (model, ids, call ids): a
+    string without U+0000, which PostgreSQL cannot hold in text."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        value = super()._deserialize(value, attr, data, **kwargs)
+        if "\x00" in value:
+            raise ValidationError("must not contain U+0000")
+        return value
+
+
+def check_raw_id(value: dict) -> None:
+    """An item kept as raw JSON is stored and listed by its `id`: a string without U+0000, or none."""
+    item_id = value.get("id")
+    if item_id is not None and (not isinstance(item_id, str) or "\x00" in item_id):
+        raise ValidationError({"id": ["must be a string without U+0000"]})
+
+
 class JSONObject(fields.Dict):
     """A JSON object kept verbatim (tool parameters, JSON schemas, raw tool declarations)."""
 

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from marshmallow import INCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
-from schemas.fields import JSONObject, Polymorphic, StrictString, StringOrList
+from schemas.fields import Identifier, Polymorphic, StrictString, StringOrList, check_raw_id
+from schemas.tools import tool_field
 
 ROLES = ("user", "assistant", "system", "developer")
 
@@ -67,7 +68,7 @@ class ItemSchema(Schema):
         unknown = INCLUDE
 
     type = StrictString(required=True)
-    id = StrictString(allow_none=True)
+    id = Identifier(allow_none=True)
 
 
 class MessageItemSchema(ItemSchema):
@@ -76,18 +77,18 @@ class MessageItemSchema(ItemSchema):
 
 
 class FunctionCallItemSchema(ItemSchema):
-    call_id = StrictString(required=True, validate=validate.Length(min=1))
+    call_id = Identifier(required=True, validate=validate.Length(min=1))
     name = StrictString(required=True, validate=validate.Length(min=1))
     arguments = StrictString(required=True)
 
 
 class CallOutputItemSchema(ItemSchema):
-    call_id = StrictString(required=True, validate=validate.Length(min=1))
+    call_id = Identifier(required=True, validate=validate.Length(min=1))
     output = StringOrList(content_list(), required=True)
 
 
 class CustomToolCallItemSchema(ItemSchema):
-    call_id = StrictString(required=True, validate=validate.Length(min=1))
+    call_id = Identifier(required=True, validate=validate.Length(min=1))
     name = StrictString(required=True, validate=validate.Length(min=1))
     input = StrictString(required=True)
 
@@ -99,11 +100,23 @@ class ReasoningItemSchema(ItemSchema):
 
 
 class ItemReferenceSchema(ItemSchema):
-    id = StrictString(required=True)
+    id = Identifier(required=True)
 
 
 class AdditionalToolsItemSchema(ItemSchema):
-    tools = fields.List(JSONObject(), required=True)
+    tools = fields.List(tool_field(), required=True)
+
+
+class ToolSearchCallItemSchema(ItemSchema):
+    call_id = Identifier(required=True, validate=validate.Length(min=1))
+    arguments = fields.Raw(allow_none=True)
+    execution = StrictString(allow_none=True)
+
+
+class ToolSearchOutputItemSchema(ItemSchema):
+    call_id = Identifier(allow_none=True)
+    tools = fields.List(tool_field(), load_default=list)
+    execution = StrictString(allow_none=True)
 
 
 ITEM_SCHEMAS = {
@@ -115,6 +128,8 @@ ITEM_SCHEMAS = {
     "reasoning": ReasoningItemSchema,
     "item_reference": ItemReferenceSchema,
     "additional_tools": AdditionalToolsItemSchema,
+    "tool_search_call": ToolSearchCallItemSchema,
+    "tool_search_output": ToolSearchOutputItemSchema,
 }
 
 
@@ -132,4 +147,6 @@ class ItemField(Polymorphic):
     def _deserialize(self, value, attr, data, **kwargs):
         if isinstance(value, dict) and "type" not in value and "role" in value:
             value = {"type": "message", **value}
-        return super()._deserialize(value, attr, data, **kwargs)
+        item = super()._deserialize(value, attr, data, **kwargs)
+        check_raw_id(item)
+        return item

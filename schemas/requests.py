@@ -10,7 +10,7 @@ from typing import Any
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates
 
 from schemas.errors import load_body
-from schemas.fields import (JSONObject, StrictBool, StrictInt, StrictNumber, StrictString,
+from schemas.fields import (Identifier, JSONObject, StrictBool, StrictInt, StrictNumber, StrictString,
                             StringOrList)
 from schemas.items import ItemField
 from schemas.tools import ToolChoiceField, tool_field
@@ -55,13 +55,13 @@ class ResponseCreateSchema(Schema):
     class Meta:
         unknown = EXCLUDE
 
-    model = StrictString(required=True, validate=validate.Length(min=1))
+    model = Identifier(required=True, validate=validate.Length(min=1))
     input = StringOrList(fields.List(ItemField()), load_default=list)
     instructions = StrictString(allow_none=True, load_default=None)
     stream = StrictBool(load_default=False)
     store = StrictBool(load_default=True)
     background = StrictBool(load_default=False)
-    previous_response_id = StrictString(allow_none=True, load_default=None)
+    previous_response_id = Identifier(allow_none=True, load_default=None)
     conversation = fields.Raw(allow_none=True, load_default=None)
     tools = fields.List(tool_field(), allow_none=True, load_default=None)
     tool_choice = ToolChoiceField(allow_none=True, load_default=None)

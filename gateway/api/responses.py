@@ -7,6 +7,8 @@ from gateway.api import scope
 from gateway.api.pagination import page_params
 from gateway.client_watch import CLIENT_WATCH
 from gateway.errors import APIError, invalid_request
+from gateway.json_body import parse_json
+from gateway.worker import MALFORMED_BODY, body_read
 from gateway.sse import SSE_HEADERS, SSE_MIMETYPE, encode_stream
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
@@ -17,14 +19,15 @@ CLIENT_GONE = APIError(499, "The client disconnected before the response finishe
 def json_body() -> object:
     # werkzeug cuts a chunked body (no Content-Length) off at MAX_CONTENT_LENGTH instead of refusing
     # it, so a body that filled the limit is refused here, as one with a Content-Length would be.
+    try:
+        data = request.get_data(cache=True)
+    except MALFORMED_BODY as exc:
+        raise APIError(400, f"The request body is malformed: {exc}", code="invalid_body") from exc
+    body_read(request.environ)
     limit = request.max_content_length
-    if limit and request.content_length is None and len(request.get_data(cache=True)) >= limit:
+    if limit and request.content_length is None and len(data) >= limit:
         raise APIError(413, "The request body is too large.", code="request_too_large")
-    body = request.get_json(force=True, silent=True)
-    if body is None:
-        raise APIError(400, "We could not parse the JSON body of your request. The body must be a JSON object.",
-                       code="invalid_json")
-    return body
+    return parse_json(data)
 
 
 def not_found(response_id: str) -> APIError:

@@ -4,7 +4,10 @@ With `WS_ENABLED=0` the handshake is answered with 426 so clients (Codex) fall b
 """
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify
+import base64
+import binascii
+
+from flask import Blueprint, g, jsonify, request
 
 from gateway.access import AccessRecord
 from gateway.api import scope, services
@@ -14,6 +17,19 @@ from gateway.ws_session import ResponsesSocket
 
 bp = Blueprint("responses_ws", __name__)
 disabled_bp = Blueprint("responses_ws_disabled", __name__)
+
+
+@bp.before_request
+def _valid_key():
+    """RFC 6455 §4.2.1: the key is 16 random bytes in base64; anything else is not a WebSocket client."""
+    key = request.headers.get("Sec-WebSocket-Key", "")
+    try:
+        valid = len(base64.b64decode(key, validate=True)) == 16
+    except (binascii.Error, ValueError):
+        valid = False
+    if request.headers.get("Upgrade", "").lower() == "websocket" and not valid:
+        raise APIError(400, "Invalid WebSocket handshake: Sec-WebSocket-Key must be 16 bytes in base64.",
+                       code="invalid_websocket_handshake")
 
 
 @sock.route("/v1/responses", bp=bp)

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field, replace
 
 __all__ = [
     "Script", "text", "tool_calls", "length", "http_error", "context_overflow",
-    "drop_after", "stall_after", "stream_error", "no_finish", "error_body",
+    "drop_after", "stall_after", "malformed_after", "stream_error", "no_finish", "error_body",
     "render_stream", "render_completion", "auto_script", "text_of",
 ]
 
@@ -46,6 +46,7 @@ class Script:
     error_message: str = "internal error"
     keepalive_comments: bool = False  # an SSE comment chunk right after every event, as some proxies send
     sequence: str = "contiguous"  # /v1/responses sequence_numbers: contiguous | missing | restart
+    malformed_after: int | None = None  # send this many events, then one whose data is not JSON, then end
 
 
 def _split(s: str, n: int) -> list[str]:
@@ -152,6 +153,10 @@ def stall_after(n: int, seconds: float, base: Script | None = None) -> Script:
     """Send ``n`` events, go silent for ``seconds`` (cut short by
     ``stop()``/``reset()``, which then drop the connection), then go on."""
     return replace(base or text("Stalled, then resumed."), stall_after=n, stall_s=seconds)
+
+
+def malformed_after(n: int, base: Script | None = None) -> Script:
+    return replace(base or _long_text(), malformed_after=n)
 
 
 def stream_error(message: str = "internal error", after: int = 1) -> Script:

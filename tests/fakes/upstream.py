@@ -29,7 +29,7 @@ from urllib.parse import urlsplit
 
 from tests.fakes.responses_api import chat_view, error_event, render_responses, render_responses_object
 from tests.fakes.scripts import (  # noqa: F401  (builders re-exported for tests)
-    Script, auto_script, context_overflow, drop_after, error_body, http_error, length,
+    Script, auto_script, context_overflow, drop_after, error_body, http_error, length, malformed_after,
     no_finish, render_completion, render_stream, stall_after, stream_error, text, text_of,
     tool_calls,
 )
@@ -192,6 +192,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return self._abort()
             if i > 0 and script.delay_s and interrupt.wait(script.delay_s):
                 return self._abort()
+            if i == script.malformed_after:
+                self._write_raw(b"data: {this is not json\n\n")
+                break
             if i == error_at and responses_api:
                 self._write_event(error_event(script.error_message, i), responses_api)
                 break

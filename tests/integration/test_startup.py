@@ -48,7 +48,7 @@ def test_gateway_listens_at_once_and_is_ready_once_the_upstream_is(waiting_gatew
     wait_for(lambda: requests.get(f"{waiting_gateway.url}/ready", timeout=5).status_code == 200)
     wait_for(lambda: "gateway ready: upstream" in waiting_gateway.log_text())
     summary = next(line for line in waiting_gateway.log_text().splitlines() if "gateway ready: upstream" in line)
-    for part in ("(chat API, healthy)", "database sqlite:///", "tenants open (no API keys)", "1 workers x 32 threads"):
+    for part in ("(chat API, healthy)", "database sqlite:///", "tenants open (no API keys)", "1 workers x 512 threads"):
         assert part in summary, (part, summary)
 
 
