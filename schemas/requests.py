@@ -16,6 +16,10 @@ from schemas.items import ItemField
 from schemas.tools import ToolChoiceField, tool_field
 
 EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
+# Bounds on what one request may carry, far above what Codex sends (a long session's whole history
+# is a few thousand items; its tools a few dozen plus namespaces), so a careless client fails fast.
+MAX_INPUT_ITEMS = 20_000
+MAX_TOOLS = 1_000
 
 
 class TextFormatSchema(Schema):
@@ -85,6 +89,16 @@ class ResponseCreateSchema(Schema):
     service_tier = StrictString(allow_none=True, load_default=None)
     stream_options = JSONObject(allow_none=True, load_default=None)
     generate = StrictBool(allow_none=True, load_default=None)
+
+    @validates("input")
+    def _input_size(self, value: Any, **kwargs) -> None:
+        if isinstance(value, list) and len(value) > MAX_INPUT_ITEMS:
+            raise ValidationError(f"may hold at most {MAX_INPUT_ITEMS} items, got {len(value)}")
+
+    @validates("tools")
+    def _tools_size(self, value: list | None, **kwargs) -> None:
+        if value is not None and len(value) > MAX_TOOLS:
+            raise ValidationError(f"may hold at most {MAX_TOOLS} tools, got {len(value)}")
 
     @validates("metadata")
     def _metadata_size(self, value: dict | None, **kwargs) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify
+from peewee import DatabaseError, InterfaceError
 from werkzeug.exceptions import HTTPException
 from wsproto.utilities import RemoteProtocolError
 
@@ -46,6 +47,14 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(RemoteProtocolError)
     def _bad_websocket_handshake(error: RemoteProtocolError):
         return render(APIError(400, f"Invalid WebSocket handshake: {error}", code="invalid_websocket_handshake"))
+
+    @app.errorhandler(DatabaseError)
+    @app.errorhandler(InterfaceError)
+    def _storage_unavailable(error: Exception):
+        """The database went away or refused (a restart, a failover): retryable, not the client's fault."""
+        log.warning("storage error: %s", error.__class__.__name__)
+        return render(APIError(503, "Storage is temporarily unavailable; try again.", type="server_error",
+                               code="storage_unavailable"))
 
     @app.errorhandler(Exception)
     def _unexpected(error: Exception):

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import signal
 import socket
 import ssl
@@ -254,6 +255,8 @@ class FakeUpstream:
         self._conns: set[socket.socket] = set()
         self.connections_accepted = 0
         self.closed_at: list[float] = []   # time.monotonic() of each connection's end, in order
+        self._faults: tuple | None = None
+        self.faults_injected = 0
         self.streams_sent = 0
         self._sent = threading.Condition(self._lock)
         self._interrupt = threading.Event()
@@ -345,6 +348,7 @@ class FakeUpstream:
             self._log.clear()
             self.connections_accepted = 0
             self.streams_sent = 0
+            self._faults = None
             old, self._interrupt = self._interrupt, threading.Event()
         self.health_status = 200
         old.set()
@@ -355,9 +359,23 @@ class FakeUpstream:
              "parent": None, "max_model_len": self.max_model_len, "permission": []}
             for m in self.models]}
 
+    def inject_faults(self, rate: float, faults: list[Script], seed: int = 0) -> None:
+        """Answer a share `rate` of unscripted requests with one of `faults` (chosen at random,
+        reproducibly from `seed`); `faults_injected` counts them. `reset()` stops it."""
+        with self._lock:
+            self._faults = (rate, list(faults), random.Random(seed))
+            self.faults_injected = 0
+
     def _next_script(self) -> Script | None:
         with self._lock:
-            return self._queue.popleft() if self._queue else None
+            if self._queue:
+                return self._queue.popleft()
+            if self._faults is not None:
+                rate, faults, rng = self._faults
+                if rng.random() < rate:
+                    self.faults_injected += 1
+                    return rng.choice(faults)
+            return None
 
     def _record(self, entry: dict) -> None:
         with self._lock:

@@ -190,3 +190,24 @@ def test_rejection_renders_the_openai_error_shape():
     assert set(error) == {"message", "type", "param", "code"}
     assert (error["type"], error["param"]) == ("invalid_request_error", "model")
     assert isinstance(error["message"], str) and error["message"]
+
+
+def test_input_item_count_is_bounded():
+    from gateway.errors import APIError
+    from schemas.requests import MAX_INPUT_ITEMS, parse_create_request
+
+    items = [{"role": "user", "content": "x"}] * (MAX_INPUT_ITEMS + 1)
+    with pytest.raises(APIError) as raised:
+        parse_create_request({"model": "m", "input": items})
+    assert raised.value.status == 400 and raised.value.param == "input"
+    assert parse_create_request({"model": "m", "input": items[:MAX_INPUT_ITEMS]})["input"]
+
+
+def test_tool_count_is_bounded():
+    from gateway.errors import APIError
+    from schemas.requests import MAX_TOOLS, parse_create_request
+
+    tools = [{"type": "function", "name": f"f{i}"} for i in range(MAX_TOOLS + 1)]
+    with pytest.raises(APIError) as raised:
+        parse_create_request({"model": "m", "input": "x", "tools": tools})
+    assert raised.value.status == 400 and raised.value.param == "tools"
