@@ -16,57 +16,48 @@ from schemas.fields import Identifier, JSONObject, Polymorphic, StrictBool, Stri
 FUNCTION_NAME = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
-class FunctionToolSchema(Schema):
+def tool_name() -> StrictString:
+    return StrictString(required=True, validate=validate.Regexp(
+        FUNCTION_NAME, error="must be 1-128 characters of letters, digits, '_', '-', '.' or ':'"))
+
+
+class KeptSchema(Schema):
+    """Checks the fields the gateway reads; every other field is kept as the client sent it."""
+
     class Meta:
         unknown = INCLUDE
 
     type = StrictString(required=True)
-    name = StrictString(required=True, validate=validate.Regexp(
-        FUNCTION_NAME, error="must be 1-128 characters of letters, digits, '_', '-', '.' or ':'"))
+
+
+class FunctionToolSchema(KeptSchema):
+    name = tool_name()
     description = StrictString(allow_none=True)
     parameters = JSONObject(allow_none=True)
     strict = StrictBool(allow_none=True)
     defer_loading = StrictBool(allow_none=True)
 
 
-class CustomFormatSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    type = StrictString(required=True)
+class CustomFormatSchema(KeptSchema):
     syntax = StrictString(allow_none=True)
     definition = StrictString(allow_none=True)
 
 
-class CustomToolSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    type = StrictString(required=True)
-    name = StrictString(required=True, validate=validate.Regexp(
-        FUNCTION_NAME, error="must be 1-128 characters of letters, digits, '_', '-', '.' or ':'"))
+class CustomToolSchema(KeptSchema):
+    name = tool_name()
     description = StrictString(allow_none=True)
     format = fields.Nested(CustomFormatSchema, allow_none=True)
     defer_loading = StrictBool(allow_none=True)
 
 
-class NamespaceToolSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    type = StrictString(required=True)
-    name = StrictString(required=True, validate=validate.Regexp(
-        FUNCTION_NAME, error="must be 1-128 characters of letters, digits, '_', '-', '.' or ':'"))
+class NamespaceToolSchema(KeptSchema):
+    name = tool_name()
     description = StrictString(allow_none=True)
     tools = fields.List(Polymorphic({"function": FunctionToolSchema, "custom": CustomToolSchema}, keep_unknown=True),
                         required=True)
 
 
-class ToolSearchToolSchema(Schema):
-    class Meta:
-        unknown = INCLUDE
-
-    type = StrictString(required=True)
+class ToolSearchToolSchema(KeptSchema):
     execution = StrictString(allow_none=True)
     description = StrictString(allow_none=True)
     parameters = JSONObject(allow_none=True)
@@ -80,13 +71,9 @@ def tool_field() -> Polymorphic:
     return Polymorphic(TOOL_SCHEMAS, keep_unknown=True)
 
 
-class ToolReferenceSchema(Schema):
+class ToolReferenceSchema(KeptSchema):
     """An entry of `allowed_tools.tools` (or a named `tool_choice`): names are strings."""
 
-    class Meta:
-        unknown = INCLUDE
-
-    type = StrictString(required=True)
     name = Identifier(allow_none=True)
     namespace = Identifier(allow_none=True)
 

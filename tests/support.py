@@ -38,6 +38,17 @@ def wait_http(url: str, timeout: float = 20.0, proc: subprocess.Popen | None = N
     raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
+def wait_for(condition, timeout_s: float = 20.0, interval_s: float = 0.05):
+    """Poll `condition` until it returns a truthy value (returned), failing after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = condition()
+        if value:
+            return value
+        assert time.monotonic() < deadline, "condition not met in time"
+        time.sleep(interval_s)
+
+
 class GunicornGateway:
     """The gateway as users run it: gunicorn with the shipped gunicorn.conf.py."""
 

@@ -3,14 +3,13 @@ stream, upstream-error, storage and token metrics move when the gateway does tha
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 import requests
 
 from tests.fakes import upstream as fake
 from tests.integration.test_websocket import MODEL, Socket
-from tests.support import GunicornGateway, post_stream
+from tests.support import GunicornGateway, post_stream, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -44,15 +43,6 @@ def sample(samples: dict[str, float], name: str, **labels: str) -> float:
             total += value
     return total
 
-
-def wait_for(condition, timeout_s: float = 10.0):
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def test_request_counts_add_up_across_workers(two_workers):

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 
 import pytest
 import requests
 
-from tests.support import GunicornGateway
+from tests.support import GunicornGateway, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -28,12 +27,6 @@ def waiting_gateway(upstream, tmp_path):
     yield server
     server.stop()
 
-
-def wait_for(condition, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def test_gateway_listens_at_once_and_is_ready_once_the_upstream_is(waiting_gateway, upstream):

@@ -4,14 +4,13 @@ same tenant share everything."""
 from __future__ import annotations
 
 import signal
-import time
 
 import pytest
 import requests
 
 from tests.fakes import upstream as fake
 from tests.integration.test_websocket import MODEL, Socket, not_found_frame
-from tests.support import GunicornGateway
+from tests.support import GunicornGateway, wait_for
 
 pytestmark = pytest.mark.integration
 ACME, ACME_TOO, GLOBEX = "k-acme-1", "k-acme-2", "k-globex"
@@ -122,10 +121,3 @@ def test_the_keys_file_is_read_again_on_sighup_and_a_broken_one_keeps_the_old_ke
         assert (status(ACME), status(GLOBEX)) == (200, 200)
     finally:
         server.stop()
-
-
-def wait_for(condition, timeout_s: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)

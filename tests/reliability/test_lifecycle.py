@@ -15,7 +15,7 @@ import requests
 
 from tests.fakes import upstream as fake
 from tests.integration.test_websocket import Socket
-from tests.support import iter_sse
+from tests.support import iter_sse, wait_for
 
 pytestmark = pytest.mark.integration
 MODEL = "fake-model"
@@ -24,15 +24,6 @@ MODEL = "fake-model"
 def slow(pieces: int = 60, delay_s: float = 0.25) -> fake.Script:
     return fake.Script(deltas=[{"content": f"w{i} "} for i in range(pieces)], delay_s=delay_s)
 
-
-def wait_for(condition, timeout_s: float = 20.0):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.05)
 
 
 def workers_of(master_pid: int) -> list[int]:
@@ -70,14 +61,20 @@ class StreamReader(threading.Thread):
         return any(e["type"] == "response.output_text.delta" for e in self.events)
 
 
-def test_sigterm_ends_a_long_stream_with_a_terminal_event_and_stores_it(gunicorn_factory, upstream):
-    server = gunicorn_factory(GATEWAY_GRACEFUL_TIMEOUT="4")
-    upstream.enqueue(slow(pieces=200))
-    reader = StreamReader(server.url, {"model": MODEL, "input": "a long answer"})
+def sigterm_while_streaming(server, upstream, pieces: int) -> StreamReader:
+    """Start a slow stream, send SIGTERM once its first delta arrived, and read it to its end."""
+    upstream.enqueue(slow(pieces=pieces))
+    reader = StreamReader(server.url, {"model": MODEL, "input": "an answer"})
     reader.start()
     wait_for(reader.first_delta)
     server.proc.send_signal(signal.SIGTERM)
     reader.join(15)
+    return reader
+
+
+def test_sigterm_ends_a_long_stream_with_a_terminal_event_and_stores_it(gunicorn_factory, upstream):
+    server = gunicorn_factory(GATEWAY_GRACEFUL_TIMEOUT="4")
+    reader = sigterm_while_streaming(server, upstream, pieces=200)
     assert not reader.is_alive() and reader.error is None, reader.error
     terminal = reader.events[-1]
     assert terminal["type"] == "response.failed"
@@ -91,12 +88,7 @@ def test_sigterm_ends_a_long_stream_with_a_terminal_event_and_stores_it(gunicorn
 
 def test_sigterm_lets_a_stream_that_fits_the_graceful_period_finish(gunicorn_factory, upstream):
     server = gunicorn_factory(GATEWAY_GRACEFUL_TIMEOUT="10")
-    upstream.enqueue(slow(pieces=8))
-    reader = StreamReader(server.url, {"model": MODEL, "input": "a short answer"})
-    reader.start()
-    wait_for(reader.first_delta)
-    server.proc.send_signal(signal.SIGTERM)
-    reader.join(15)
+    reader = sigterm_while_streaming(server, upstream, pieces=8)
     assert reader.events[-1]["type"] == "response.completed"
 
 
