@@ -8,12 +8,14 @@ from __future__ import annotations
 import functools
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterable, NamedTuple
+from typing import Any, NamedTuple
 
 from peewee import IntegrityError, fn
 
+from storage.conversations import Conversations
 from storage.db import db, write_connection, write_transaction
-from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
+from storage.models import ItemRecord, ResponseRecord, SecretRecord
+from storage.rows import Page, page_after
 
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
 # where one exists, else the row's own fragment and its parent.
@@ -87,18 +89,6 @@ class StoredTurn:
     responses_segment: str | None = None
 
 
-@dataclass
-class Page:
-    data: list[dict[str, Any]]
-    has_more: bool
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"object": "list", "data": self.data,
-                "first_id": self.data[0]["id"] if self.data else None,
-                "last_id": self.data[-1]["id"] if self.data else None,
-                "has_more": self.has_more}
-
-
 _RESPONSE_COLUMNS = ("id", "tenant", "created_at", "status", "model", "previous_response_id", "conversation_id",
                      "depth", "deleted", "response", "request", "loaded_tools", "chat_fragment", "fragment_version",
                      "segment", "skip_parent", "responses_fragment", "responses_segment", "worker")
@@ -125,26 +115,7 @@ def _json(value: Any) -> str:
     return ItemRecord.data.db_value(value)
 
 
-def _item_rows(items: Iterable[dict[str, Any]], **columns: Any) -> list[dict[str, Any]]:
-    now = int(time.time())
-    return [{"item_id": item.get("id") or "", "data": item, "position": index, "created_at": now, **columns}
-            for index, item in enumerate(items)]
-
-
-def _insert_items(rows: list[dict[str, Any]]) -> None:
-    for start in range(0, len(rows), 500):
-        ItemRecord.insert_many(rows[start:start + 500]).execute()
-
-
-def _page(query, order: str, after_seq: int | None, limit: int) -> Page:
-    ordering = ItemRecord.seq.asc() if order == "asc" else ItemRecord.seq.desc()
-    if after_seq is not None:
-        query = query.where(ItemRecord.seq > after_seq if order == "asc" else ItemRecord.seq < after_seq)
-    rows = list(query.order_by(ordering).limit(limit + 1))
-    return Page([r.data for r in rows[:limit]], has_more=len(rows) > limit)
-
-
-class Repository:
+class Repository(Conversations):
     def __init__(self, tenant: str = "default") -> None:
         self.tenant = tenant
 
@@ -249,104 +220,7 @@ class Repository:
             if self._live(response_id) is None:
                 return None
             query = ItemRecord.select().where((ItemRecord.response_id == response_id) & (ItemRecord.kind == "input"))
-            after_seq = None
-            if after:
-                anchor = query.where(ItemRecord.item_id == after).order_by(ItemRecord.seq).first()
-                after_seq = anchor.seq if anchor else None
-                if anchor is None:
-                    return Page([], False)
-            return _page(query, order, after_seq, limit)
-
-    # -- conversations ---------------------------------------------------------------------
-    def create_conversation(self, conversation_id: str, metadata: dict[str, str],
-                            items: list[dict[str, Any]]) -> dict[str, Any]:
-        now = int(time.time())
-        with db.connection_context(), write_transaction():
-            ConversationRecord.create(id=conversation_id, tenant=self.tenant, created_at=now, metadata=metadata)
-            _insert_items(_item_rows(items, conversation_id=conversation_id, kind="conversation", tenant=self.tenant))
-        return {"id": conversation_id, "object": "conversation", "created_at": now, "metadata": metadata}
-
-    def _conversation(self, conversation_id: str):
-        return (ConversationRecord.select().where((ConversationRecord.id == conversation_id)
-                                                  & (ConversationRecord.tenant == self.tenant)
-                                                  & (ConversationRecord.deleted == False)).first())  # noqa: E712
-
-    @staticmethod
-    def _conversation_dict(row: ConversationRecord) -> dict[str, Any]:
-        return {"id": row.id, "object": "conversation", "created_at": row.created_at, "metadata": row.metadata}
-
-    def get_conversation(self, conversation_id: str) -> dict[str, Any] | None:
-        with db.connection_context():
-            row = self._conversation(conversation_id)
-            return self._conversation_dict(row) if row else None
-
-    def update_conversation(self, conversation_id: str, metadata: dict[str, str]) -> dict[str, Any] | None:
-        with db.connection_context(), write_transaction():
-            updated = ConversationRecord.update(metadata=metadata).where(
-                (ConversationRecord.id == conversation_id) & (ConversationRecord.tenant == self.tenant)
-                & (ConversationRecord.deleted == False)).execute()  # noqa: E712
-            if not updated:
-                return None
-            return self._conversation_dict(self._conversation(conversation_id))
-
-    def delete_conversation(self, conversation_id: str) -> bool:
-        with db.connection_context(), write_transaction():
-            if self._conversation(conversation_id) is None:
-                return False
-            ConversationRecord.update(deleted=True).where(ConversationRecord.id == conversation_id).execute()
-            ItemRecord.delete().where((ItemRecord.conversation_id == conversation_id)
-                                      & (ItemRecord.response_id.is_null())).execute()
-            ItemRecord.update(conversation_id=None).where(ItemRecord.conversation_id == conversation_id).execute()
-        return True
-
-    def add_conversation_items(self, conversation_id: str, items: list[dict[str, Any]]) -> bool:
-        with db.connection_context(), write_transaction():
-            if self._conversation(conversation_id) is None:
-                return False
-            _insert_items(_item_rows(items, conversation_id=conversation_id, kind="conversation", tenant=self.tenant))
-        return True
-
-    def conversation_items(self, conversation_id: str) -> list[dict[str, Any]] | None:
-        with db.connection_context():
-            if self._conversation(conversation_id) is None:
-                return None
-            rows = ItemRecord.select(ItemRecord.data).where(ItemRecord.conversation_id == conversation_id)
-            return [r.data for r in rows.order_by(ItemRecord.seq)]
-
-    def list_conversation_items(self, conversation_id: str, *, after: str | None, limit: int,
-                                order: str) -> Page | None:
-        with db.connection_context():
-            if self._conversation(conversation_id) is None:
-                return None
-            query = ItemRecord.select().where(ItemRecord.conversation_id == conversation_id)
-            after_seq = None
-            if after:
-                anchor = query.where(ItemRecord.item_id == after).order_by(ItemRecord.seq).first()
-                if anchor is None:
-                    return Page([], False)
-                after_seq = anchor.seq
-            return _page(query, order, after_seq, limit)
-
-    def get_conversation_item(self, conversation_id: str, item_id: str) -> dict[str, Any] | None:
-        with db.connection_context():
-            if self._conversation(conversation_id) is None:
-                return None
-            row = (ItemRecord.select().where((ItemRecord.conversation_id == conversation_id)
-                                             & (ItemRecord.item_id == item_id)).order_by(ItemRecord.seq.desc()).first())
-            return row.data if row else None
-
-    def delete_conversation_item(self, conversation_id: str, item_id: str) -> bool:
-        with db.connection_context(), write_transaction():
-            if self._conversation(conversation_id) is None:
-                return False
-            rows = list(ItemRecord.select().where((ItemRecord.conversation_id == conversation_id)
-                                                  & (ItemRecord.item_id == item_id)))
-            for row in rows:
-                if row.response_id is None:
-                    row.delete_instance()
-                else:
-                    ItemRecord.update(conversation_id=None).where(ItemRecord.seq == row.seq).execute()
-            return bool(rows)
+            return page_after(query, after, limit, order)
 
     def secret(self, name: str, generate) -> str:
         """The named secret, created by the first worker that asks (others then read it)."""
