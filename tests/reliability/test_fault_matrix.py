@@ -40,13 +40,9 @@ def blackhole():
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(0)
-    fillers = []
-    for _ in range(4):
-        filler = socket.socket()
-        filler.setblocking(False)
-        filler.connect_ex(listener.getsockname())
-        fillers.append(filler)
-    time.sleep(0.2)   # let the kernel finish the fillers' handshakes (no condition to wait on)
+    # Linux queues one connection for a backlog of 0: once this one is established (create_connection
+    # returns after the handshake), every later SYN is dropped and connecting times out.
+    fillers = [socket.create_connection(listener.getsockname(), timeout=5)]
     yield f"http://127.0.0.1:{listener.getsockname()[1]}"
     for sock in fillers + [listener]:
         sock.close()

@@ -118,8 +118,7 @@ def test_a_non_streaming_client_that_leaves_stops_the_upstream_within_a_second(g
     client = socket.create_connection(("127.0.0.1", server.port))
     client.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
                    b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
-    wait_for(lambda: upstream.chat_requests())
-    time.sleep(0.3)  # let a few tokens be generated: the upstream is busy, not merely connected
+    wait_for(lambda: upstream.chat_requests())    # the upstream is streaming the answer
     left_at = time.monotonic()
     client.close()
     wait_for(lambda: len(upstream.closed_at) > closed_before, timeout_s=5)
