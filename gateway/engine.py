@@ -60,6 +60,7 @@ class Turn:
     error: APIError | None = None
     own_fragments: dict[str, str] = field(default_factory=dict)   # upstream kind → this turn's history
     upstream_status: int | None = None        # the upstream's HTTP answer (access log, metrics)
+    cancelled: APIError | None = None         # set by Engine.cancel: the client went away
     first_delta_at: float | None = None       # time.monotonic() of the first output delta
 
     def note_first_delta(self, events: list[dict[str, Any]]) -> None:
@@ -187,7 +188,10 @@ class Engine:
         yield closing + [builder.terminal_event()]
 
     def cancel(self, turn: Turn, error: APIError) -> None:
-        """From another thread: end the turn's upstream stream now; the turn then ends with `error`."""
+        """From another thread: its client went away, so end the turn's upstream stream now. The
+        response is stored `incomplete` (nothing failed; nobody waited for the rest), and a
+        non-streaming `complete()` raises `error`, which the access log records."""
+        turn.cancelled = error
         self.in_flight.abort(turn.response["id"], error)
 
     def _record_start(self, turn: Turn) -> APIError | None:
@@ -237,6 +241,8 @@ class Engine:
                     yield events
             return decoder.end()
         except APIError as error:
+            if error is turn.cancelled:
+                return builder.incomplete(None)
             log.warning("response failed", extra={"fields": {"response_id": turn.response["id"], "code": error.code}})
             return builder.fail(error)
         except Exception:  # a bug must still end the stream with a terminal event
@@ -250,8 +256,8 @@ class Engine:
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)
-        if turn.error is not None:
-            raise turn.error
+        if turn.error is not None or turn.cancelled is not None:
+            raise turn.error or turn.cancelled
         return final
 
     # -- state ---------------------------------------------------------------------------------
