@@ -50,17 +50,12 @@ class ClientWatch:
 
     def _run(self) -> None:
         while True:
-            with self._lock:
-                empty = not self._selector.get_map()
-            if empty:
-                threading.Event().wait(self.poll_s)
-                continue
             for key, _ in self._selector.select(self.poll_s):
+                # Readable: the peer closed, or sent more (a pipelined request, not a departure);
+                # either way this request is watched no longer.
+                self._forget(key.fileobj)
                 if self._closed(key.fileobj):
-                    self._forget(key.fileobj)
                     key.data()
-                else:   # the client sent more (a pipelined request): not a departure; stop watching
-                    self._forget(key.fileobj)
 
     @staticmethod
     def _closed(sock: socket.socket) -> bool:

@@ -63,10 +63,16 @@ class Turn:
     cancelled: APIError | None = None         # set by Engine.cancel: the client went away
     first_delta_at: float | None = None       # time.monotonic() of the first output delta
 
-    def note_first_delta(self, events: list[dict[str, Any]]) -> None:
-        """Record when the first output delta (text, reasoning or tool arguments) was produced."""
-        if any(event["type"].endswith(".delta") for event in events):
-            self.first_delta_at = time.monotonic()
+    def batches(self, upstream: Any, feed: Any) -> Iterator[list[dict[str, Any]]]:
+        """Each upstream payload through `feed` (a decoder or the proxy's relay); the non-empty
+        batches of events, noting when the first output delta (text, reasoning or tool arguments)
+        was produced."""
+        for payload in upstream.payloads():
+            events = feed(payload)
+            if events:
+                if self.first_delta_at is None and any(e["type"].endswith(".delta") for e in events):
+                    self.first_delta_at = time.monotonic()
+                yield events
 
 
 def kept_request(request: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +123,10 @@ class Engine:
             if not items and not request.get("instructions"):
                 raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
             return Turn(request=request, input_items=items, upstream_items=items, tool_map=ToolMap(),
-                        history=History(), body=json.dumps({**body, "model": model}).encode("utf-8"),
+                        history=History(),
+                        # Always streamed upstream: a non-streaming client's answer is the stream's
+                        # final Response, and the stream can be ended the moment that client leaves.
+                        body=json.dumps({**body, "model": model, "stream": True}).encode("utf-8"),
                         input_fragment="", response=new_response(request), proxy=True,
                         forward_headers=forwardable(headers or {}))
         history = self.history.resolve(request, items, cache)
@@ -158,7 +167,7 @@ class Engine:
         ACTIVE_STREAMS.inc()
         try:
             if turn.proxy:
-                yield from proxy.relay_batches(self.client, turn)
+                yield from proxy.relay_batches(self.client, turn, self.in_flight)
             else:
                 yield from self._stream_turn(turn)
         finally:
@@ -233,12 +242,7 @@ class Engine:
             if error is not None:
                 raise error
             decoder = self.kind.decoder(builder)
-            for payload in upstream.payloads():
-                events = decoder.feed(payload)
-                if events:
-                    if turn.first_delta_at is None:
-                        turn.note_first_delta(events)
-                    yield events
+            yield from turn.batches(upstream, decoder.feed)
             return decoder.end()
         except APIError as error:
             if error is turn.cancelled:
@@ -251,8 +255,6 @@ class Engine:
 
     def complete(self, turn: Turn) -> dict[str, Any]:
         """Non-streaming: the final Response, or the failure as an HTTP error."""
-        if turn.proxy:
-            return proxy.relay_json(self.client, turn)
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)

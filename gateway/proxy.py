@@ -4,6 +4,8 @@ A request that needs nothing from the gateway (nothing stored or continued, only
 only items the upstream knows) is forwarded almost as sent: the model resolved, the client's
 end-to-end headers, the upstream's key. Its events are relayed with only the upstream's quirks
 fixed (gateway/translate/relay.py), and the stream still ends with exactly one terminal event.
+The upstream is always asked to stream: a non-streaming client gets the stream's final Response,
+and the stream can be ended at once when the worker stops or that client leaves.
 """
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import logging
 from typing import TYPE_CHECKING, Any, Iterator
 
 from gateway.errors import APIError, server_error
-from gateway.translate.relay import Relay, normalize_response
+from gateway.lifecycle import InFlight
+from gateway.translate.relay import Relay
 from gateway.upstream import failures
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.kinds import RESPONSES
@@ -34,19 +37,15 @@ def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
             and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
 
 
-def relay_batches(client: UpstreamClient, turn: "Turn") -> Iterator[list[dict[str, Any]]]:
+def relay_batches(client: UpstreamClient, turn: "Turn", in_flight: InFlight) -> Iterator[list[dict[str, Any]]]:
     """The upstream's own events, numbered and with its quirks fixed, one batch per upstream event."""
     relay = Relay(turn.response)
     upstream = None
     try:
         upstream = client.open_stream(RESPONSES.path, turn.body, turn.forward_headers)
         turn.upstream_status = 200
-        for payload in upstream.payloads():
-            events = relay.feed(payload)
-            if events:
-                if turn.first_delta_at is None:
-                    turn.note_first_delta(events)
-                yield events
+        in_flight.add(turn.response["id"], upstream)
+        yield from turn.batches(upstream, relay.feed)
         if not relay.ended:
             yield relay.fail(failures.ended_abnormally("no terminal event"))
     except APIError as error:
@@ -59,17 +58,6 @@ def relay_batches(client: UpstreamClient, turn: "Turn") -> Iterator[list[dict[st
         yield relay.fail(server_error(500, "The gateway failed while relaying the upstream stream."))
     finally:
         if upstream is not None:
+            in_flight.discard(turn.response["id"])
             upstream.close()
         turn.response, turn.error = relay.response, relay.error
-
-
-def relay_json(client: UpstreamClient, turn: "Turn") -> dict[str, Any]:
-    """A non-streaming request: the upstream's Response, normalized like a stream's snapshots."""
-    try:
-        answer = client.post_json(RESPONSES.path, turn.body, turn.forward_headers)
-    except APIError as error:
-        turn.upstream_status = error.upstream_status
-        raise
-    turn.upstream_status = 200
-    turn.response = normalize_response(answer, turn.response)
-    return turn.response

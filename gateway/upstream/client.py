@@ -43,8 +43,9 @@ def forwardable(headers: Mapping[str, str]) -> dict[str, str]:
 
 
 class UpstreamStream:
-    """An open upstream SSE stream. `payloads()` yields each event's JSON; `close()` (idempotent,
-    always in a `finally`) returns the connection to the pool once the body was read to its end."""
+    """An open upstream SSE stream. `payloads()` yields each event's JSON; `abort()` ends it from
+    another thread; `close()` (idempotent, always in a `finally`) returns the connection to the
+    pool once the body was read to its end."""
 
     def __init__(self, response: requests.Response) -> None:
         self._response = response
@@ -141,17 +142,6 @@ class UpstreamClient:
     def open_stream(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> UpstreamStream:
         """POST a streaming request (`path` under the API base); returns once the upstream answered 200."""
         return UpstreamStream(self._post(path, body, headers, stream=True))
-
-    def post_json(self, path: str, body: bytes, headers: Mapping[str, str] | None = None) -> dict[str, Any]:
-        """POST a non-streaming request and return its JSON object."""
-        resp = self._post(path, body, headers, stream=False)
-        try:
-            answer = resp.json()
-        except (ValueError, _READ_ERRORS) as exc:
-            raise failures.malformed("answer (not a JSON object)") from exc
-        if not isinstance(answer, dict):
-            raise failures.malformed("answer (not a JSON object)")
-        return answer
 
     def list_models(self) -> list[dict[str, Any]]:
         try:

@@ -145,3 +145,31 @@ def test_sigterm_closes_websockets_with_an_error_frame_once_their_response_ended
         assert events[-1]["type"] == "response.failed"
         assert busy.receive()["error"]["code"] == "server_shutting_down"
     assert server.proc.wait(15) == 0
+
+
+def test_sigterm_ends_a_proxied_stream_too(gunicorn_factory, upstream):
+    server = gunicorn_factory(GATEWAY_GRACEFUL_TIMEOUT="4", UPSTREAM_API="responses")
+    upstream.enqueue(slow(pieces=200))
+    reader = StreamReader(server.url, {"model": MODEL, "input": "a long answer", "store": False})
+    reader.start()
+    wait_for(reader.first_delta)
+    server.proc.send_signal(signal.SIGTERM)
+    reader.join(15)
+    assert not reader.is_alive() and reader.error is None, reader.error
+    assert reader.events[-1]["type"] == "response.failed"
+    assert "shutting down" in reader.events[-1]["response"]["error"]["message"]
+
+
+def test_a_proxied_non_streaming_client_that_leaves_stops_the_upstream_within_a_second(gunicorn_factory, upstream):
+    server = gunicorn_factory(LOG_LEVEL="INFO", UPSTREAM_API="responses")
+    upstream.enqueue(slow(pieces=200, delay_s=0.1))
+    body = json.dumps({"model": MODEL, "input": "q", "store": False}).encode()
+    client = socket.create_connection(("127.0.0.1", server.port))
+    client.sendall(b"POST /v1/responses HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+                   b"Content-Length: %d\r\n\r\n%s" % (len(body), body))
+    wait_for(lambda: upstream.responses_requests())
+    left_at = time.monotonic()
+    client.close()
+    # The gateway gives up on the upstream answer (its socket shut down) and logs the request as 499.
+    wait_for(lambda: '"status": 499' in server.log_text(), timeout_s=5)
+    assert time.monotonic() - left_at < 1.0

@@ -10,7 +10,7 @@ import responses
 
 from tests.checks import validate_response
 from tests.fakes import scripts
-from tests.fakes.responses_api import render_responses, render_responses_object
+from tests.fakes.responses_api import render_responses
 from tests.unit.conftest import CHAT_URL, RESPONSES_URL
 from tests.unit.helpers import check_events, content_chunk, finish_chunk, parse_sse, sse_body
 
@@ -60,15 +60,18 @@ def test_a_stateless_request_is_forwarded_as_sent_with_the_model_resolved(client
     assert "client-key" not in json.dumps(dict(headers))
 
 
-def test_a_stateless_json_request_gets_the_normalized_upstream_answer(client, upstream):
-    answer = render_responses_object(scripts.length("Cut"), model="upstream-model", body={}, prompt_tokens=2)
-    upstream.add(responses.POST, RESPONSES_URL, json=answer)
+def test_a_stateless_json_request_gets_the_final_response_of_the_upstream_stream(client, upstream):
+    events = render_responses(scripts.length("Cut"), model="upstream-model", body={}, prompt_tokens=2)
+    upstream.add(responses.POST, RESPONSES_URL, content_type="text/event-stream",
+                 body="".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in events))
     resp = client.post("/v1/responses", json={"model": "alias", "input": "hi", "store": False})
     body = resp.get_json()
     validate_response(body)
     assert body["status"] == "incomplete" and body["output"][-1]["status"] == "incomplete"
-    assert body["id"] == answer["id"] and body["model"] == "alias"
-    assert sent(upstream) == {"model": "upstream-model", "input": "hi", "store": False}  # as sent: not streamed
+    assert body["output"][-1]["content"][0]["text"] == "Cut"
+    assert body["id"] == events[-1]["response"]["id"] and body["model"] == "alias"
+    # Streamed upstream, so that the request can be ended the moment its client leaves.
+    assert sent(upstream) == {"model": "upstream-model", "input": "hi", "store": False, "stream": True}
 
 
 @pytest.mark.parametrize("store", [True, False])
