@@ -163,13 +163,6 @@ def test_an_error_answer_is_read_whole_and_its_connection_reused(upstream):
     assert upstream.connections_accepted == 1
 
 
-def test_a_non_streaming_answer_is_one_json_object(upstream):
-    upstream.enqueue(fake.text("whole"))
-    answer = client_for(upstream.base_url).post_json("/responses", json.dumps(
-        {"model": "fake-model", "input": "hi"}).encode())
-    assert answer["output"][0]["content"][0]["text"] == "whole"
-
-
 def test_a_connection_the_upstream_closed_while_idle_is_replaced_not_failed(scripted):
     server = scripted((sse_reply("one"), "close"), (sse_reply("two"), "keep"))
     client = client_for(server.url)
