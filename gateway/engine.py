@@ -61,6 +61,7 @@ class Turn:
     own_fragments: dict[str, str] = field(default_factory=dict)   # upstream kind → this turn's history
     upstream_status: int | None = None        # the upstream's HTTP answer (access log, metrics)
     cancelled: APIError | None = None         # set by Engine.cancel: the client went away
+    refused: APIError | None = None           # it failed before streaming: upstream refused, or not recordable
     first_delta_at: float | None = None       # time.monotonic() of the first output delta
 
     def batches(self, upstream: Any, feed: Any) -> Iterator[list[dict[str, Any]]]:
@@ -179,6 +180,7 @@ class Engine:
         upstream, error = self._open(turn)
         if error is None and turn.request["store"] and self.worker_id:
             error = self._record_start(turn)
+        turn.refused = error
         response_id = turn.response["id"]
         if upstream is not None:
             self.in_flight.add(response_id, upstream)
@@ -201,6 +203,10 @@ class Engine:
         response is stored `incomplete` (nothing failed; nobody waited for the rest), and a
         non-streaming `complete()` raises `error`, which the access log records."""
         turn.cancelled = error
+        self.in_flight.abort(turn.response["id"], error)
+
+    def abort(self, turn: Turn, error: APIError) -> None:
+        """From another thread: end the turn's upstream stream now; the response fails with `error`."""
         self.in_flight.abort(turn.response["id"], error)
 
     def _record_start(self, turn: Turn) -> APIError | None:

@@ -52,6 +52,8 @@ def relay_batches(client: UpstreamClient, turn: "Turn", in_flight: InFlight) -> 
         turn.upstream_status = turn.upstream_status or error.upstream_status
         log.warning("proxied response failed", extra={"fields": {"response_id": relay.response.get("id"),
                                                                  "code": error.code}})
+        if upstream is None:
+            turn.refused = error
         yield relay.fail(error) if upstream is not None else relay.start_failed(error)
     except Exception:
         log.exception("proxied response %s crashed", relay.response.get("id"))

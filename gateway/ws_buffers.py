@@ -51,7 +51,7 @@ class Outbox:
     def _drain(self) -> None:
         while True:
             with self._cond:
-                while not self._frames and not self._closing:
+                while not self._frames and not self._closing and not self.broken:
                     self._cond.wait()
                 if not self._frames:
                     return
@@ -65,9 +65,18 @@ class Outbox:
                     self._cond.notify_all()
                 return
             with self._cond:
-                self._frames.popleft()
-                self._bytes -= len(frame)
+                if self._frames and self._frames[0] is frame:    # else abandoned meanwhile
+                    self._frames.popleft()
+                    self._bytes -= len(frame)
                 self._cond.notify_all()
+
+    def abandon(self) -> None:
+        """The peer stopped reading: drop what waits, and fail every later `put` at once."""
+        with self._cond:
+            self.broken = True
+            self._frames.clear()
+            self._bytes = 0
+            self._cond.notify_all()
 
     def close(self, wait_s: float) -> None:
         """Let queued frames go out (bounded wait), then stop the writer."""
