@@ -5,12 +5,14 @@
 # make demo  – bundled mock model + gateway + a short scripted conversation, then stop both
 # make bench – both upstream kinds against the fake and a real vLLM, direct vs gateway (docs/benchmarks.md)
 # make bench-scale – 1,000 SSE streams and 500 WebSockets at once on the shipped defaults, and memory
+# make jsonrpc – the gateway as a JSON-RPC peer on stdio, for an agent host that spawns it (docs/jsonrpc.md);
+#                stdout carries protocol messages only, so setup output goes to stderr
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-vllm demo bench bench-scale clean
+.PHONY: install run test test-vllm demo bench bench-scale jsonrpc clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +41,10 @@ bench: install
 
 bench-scale: install
 	$(PY) -m bench.scale_bench --write
+
+jsonrpc:
+	@$(MAKE) --no-print-directory -s install >&2
+	@$(PY) -m gateway.jsonrpc
 
 clean:
 	rm -rf $(VENV) .pytest_cache

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 
 from gateway.access import AccessRecord, request_id_from
-from gateway.api import conversations, errors, health, metrics, models, responses, ws
+from gateway.api import conversations, errors, health, jsonrpc, metrics, models, responses, ws
 from gateway.auth import authenticate
 from gateway.config import Settings
 from gateway.errors import invalid_request
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                          "thread_class": inbox_reader(settings.ws_queued_frames,
                                                                       settings.max_request_bytes)}
     sock.init_app(app)
-    for blueprint in (responses.bp, conversations.bp, models.bp, health.bp, metrics.bp):
+    for blueprint in (responses.bp, conversations.bp, models.bp, health.bp, metrics.bp, jsonrpc.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(ws.bp if settings.ws_enabled else ws.disabled_bp)
     errors.register_error_handlers(app)

@@ -6,6 +6,7 @@ import pytest
 from app import create_app
 from gateway.config import Settings
 from tests.fakes.upstream import FakeUpstream
+from tests.jsonrpc_host import StdioHost, WebSocketHost
 from tests.support import GunicornGateway, ThreadedGateway
 
 
@@ -70,3 +71,32 @@ def gunicorn_factory(fake_upstream, tmp_path):
     yield start
     for server in started:
         server.stop()
+
+
+@pytest.fixture(params=["stdio", "websocket"])
+def open_rpc_host(request, gunicorn_gateway, gunicorn_factory, upstream, tmp_path):
+    """Opens hosts on this test's transport (`key`: the WebSocket handshake's), with extra settings
+    if asked (then with a gateway and database of their own); each is closed, and everything it
+    read checked, afterwards. A host's `http_url` is a gateway on the same database."""
+    hosts = []
+
+    def open_(key: str | None = None, **env: str):
+        server = gunicorn_factory(**env) if env else gunicorn_gateway
+        if request.param == "stdio":
+            host = StdioHost({**server.env, "LOG_LEVEL": "DEBUG"}, tmp_path / f"stdio{len(hosts)}.log")
+        else:
+            host = WebSocketHost(server.url, headers={"Authorization": f"Bearer {key}"} if key else None)
+        host.http_url = server.url
+        hosts.append(host)
+        return host
+
+    yield open_
+    for host in hosts:
+        host.stop()
+        assert not host.problems, host.problems
+
+
+@pytest.fixture
+def rpc_host(open_rpc_host):
+    """A simulated agent host on this test's JSON-RPC transport (stdio or WebSocket)."""
+    return open_rpc_host()

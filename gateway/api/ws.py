@@ -19,8 +19,7 @@ bp = Blueprint("responses_ws", __name__)
 disabled_bp = Blueprint("responses_ws_disabled", __name__)
 
 
-@bp.before_request
-def _valid_key():
+def valid_websocket_key():
     """RFC 6455 §4.2.1: the key is 16 random bytes in base64; anything else is not a WebSocket client."""
     key = request.headers.get("Sec-WebSocket-Key", "")
     try:
@@ -30,6 +29,9 @@ def _valid_key():
     if request.headers.get("Upgrade", "").lower() == "websocket" and not valid:
         raise APIError(400, "Invalid WebSocket handshake: Sec-WebSocket-Key must be 16 bytes in base64.",
                        code="invalid_websocket_handshake")
+
+
+bp.before_request(valid_websocket_key)
 
 
 @sock.route("/v1/responses", bp=bp)

@@ -116,7 +116,7 @@ class RawSocket:
     alone, so a caller that never calls `recv_frame` never reads a byte."""
 
     def __init__(self, base_url: str, headers: dict[str, str] | None = None, omit: tuple[str, ...] = (),
-                 rcvbuf: int | None = None, timeout: float = 10.0) -> None:
+                 rcvbuf: int | None = None, timeout: float = 10.0, path: str = "/v1/responses") -> None:
         parts = urlsplit(base_url)
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         if rcvbuf:  # before connect(), so the advertised window stays small
@@ -127,7 +127,7 @@ class RawSocket:
         fields = {"Host": f"{parts.hostname}:{parts.port}", "Upgrade": "websocket", "Connection": "Upgrade",
                   "Sec-WebSocket-Key": key, "Sec-WebSocket-Version": "13", **(headers or {})}
         head = "".join(f"{k}: {v}\r\n" for k, v in fields.items() if k not in omit)
-        self.sock.sendall(f"GET /v1/responses HTTP/1.1\r\n{head}\r\n".encode())
+        self.sock.sendall(f"GET {path} HTTP/1.1\r\n{head}\r\n".encode())
         self._buf = b""
         while b"\r\n\r\n" not in self._buf:
             self._fill()

@@ -1,0 +1,3 @@
+from gateway.jsonrpc.stdio import main
+
+raise SystemExit(main())
