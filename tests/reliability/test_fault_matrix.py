@@ -1,5 +1,6 @@
-"""The fault matrix: every way the upstream fails, over SSE, JSON and WebSocket, under gunicorn.
-For each: what the client sees (the terminal event's error code, or the HTTP status), what is
+"""The fault matrix: every way the upstream fails, over SSE, JSON, WebSocket and JSON-RPC, under
+gunicorn. For each: what the client sees (the terminal event's error code, or the HTTP status: for
+JSON, and for a JSON-RPC call the upstream refused before streaming, the answer's), what is
 stored (the response, failed with the same code, no longer in progress), and that the gateway
 closed its upstream connection (the fake saw it end) where the upstream's answer was cut short; an
 upstream error answer is complete, so its connection goes back to the pool for the next request."""
@@ -14,6 +15,7 @@ import requests
 
 from tests.fakes import upstream as fake
 from tests.integration.test_websocket import Socket
+from tests.jsonrpc_host import WebSocketHost
 from tests.support import GunicornGateway, free_port, post_stream
 
 pytestmark = pytest.mark.integration
@@ -32,6 +34,8 @@ FAULTS = {
     "context-overflow": (fake.context_overflow(), "fake", "context_length_exceeded", 400),
     "malformed-chunk": (fake.malformed_after(3), "fake", "server_error", 502),
 }
+# Faults that happen before the first event: a JSON-RPC call is answered with the status, no events.
+REFUSED_BEFORE_STREAMING = ("refused", "connect-timeout", "5xx", "429", "context-overflow")
 
 
 @pytest.fixture(scope="module")
@@ -74,13 +78,23 @@ def run(transport: str, url: str) -> tuple[str | int, str | None]:
         return events[-1]["response"]["error"]["code"], events[-1]["response"]["id"]
     if transport == "json":
         return requests.post(f"{url}/v1/responses", json=BODY, timeout=30).status_code, None
+    if transport == "jsonrpc":
+        host = WebSocketHost(url)
+        try:
+            events, result = host.run_call("fault", BODY)
+        finally:
+            host.stop()
+        if not events:
+            return result["status"], None
+        assert events[-1]["type"] == "response.failed" and result["status"] == 200 and result["error"], result
+        return events[-1]["response"]["error"]["code"], events[-1]["response"]["id"]
     with Socket(url) as ws:
         events = ws.create(**BODY)
     assert events[-1]["type"] == "response.failed", events[-1]
     return events[-1]["response"]["error"]["code"], events[-1]["response"]["id"]
 
 
-@pytest.mark.parametrize("transport", ["sse", "json", "websocket"])
+@pytest.mark.parametrize("transport", ["sse", "json", "websocket", "jsonrpc"])
 @pytest.mark.parametrize("fault", FAULTS, ids=list(FAULTS))
 def test_fault(fault, transport, gateways, upstream):
     script, which, code, status = FAULTS[fault]
@@ -90,7 +104,8 @@ def test_fault(fault, transport, gateways, upstream):
     closed_before = len(upstream.closed_at)
     before = len(stored_rows(tmp))
     seen, response_id = run(transport, server.url)
-    assert seen == (status if transport == "json" else code)
+    answered_with_status = transport == "json" or (transport == "jsonrpc" and fault in REFUSED_BEFORE_STREAMING)
+    assert seen == (status if answered_with_status else code)
     rows = stored_rows(tmp)
     assert len(rows) == before + 1, "exactly the one response was stored"
     rid, row_status, worker, _ = rows[-1]

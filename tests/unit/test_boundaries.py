@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-# Every module that speaks HTTP, SSE or WebSocket to clients.
-TRANSPORTS = sorted((ROOT / "gateway" / "api").glob("*.py")) + [
-    ROOT / "gateway" / name for name in ("ws_session.py", "sse.py", "auth.py", "access.py")]
+# Every module that speaks HTTP, SSE, WebSocket or JSON-RPC to clients.
+TRANSPORTS = [*sorted((ROOT / "gateway" / "api").glob("*.py")), *sorted((ROOT / "gateway" / "jsonrpc").glob("*.py")),
+              *(ROOT / "gateway" / name for name in ("ws_session.py", "sse.py", "auth.py", "access.py"))]
 
 
 def storage_imports(source: str) -> list[str]:
