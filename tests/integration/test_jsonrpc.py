@@ -149,3 +149,21 @@ def test_a_call_refused_before_streaming_is_answered_with_its_status_and_no_even
     events, result = rpc_host.run_call("refused", body, **kwargs)
     assert events == [] and result["status"] == status and result["error"], result
     assert not upstream.chat_requests() or case == "unknown model"
+
+
+def test_over_a_responses_upstream_a_call_passes_codex_headers_on_as_http_does(open_rpc_host, upstream):
+    rpc_host = open_rpc_host(UPSTREAM_API="responses")
+    upstream.enqueue(fake.text("proxied"))
+    events, result = rpc_host.run_call("proxied", {"model": MODEL, "input": "hi", "store": False},
+                                       headers={"session_id": "sess-1", "Authorization": "Bearer client-secret"})
+    assert collect_text(completed(events, result)) == "proxied"
+    [sent] = [r for r in upstream.requests if r["path"].endswith("/responses")]
+    headers = {name.lower(): value for name, value in sent["headers"].items()}
+    assert headers["session_id"] == "sess-1" and "client-secret" not in headers.get("authorization", "")
+
+
+def test_a_call_with_stream_false_still_streams_its_events_then_answers(rpc_host, upstream):
+    upstream.enqueue(fake.text("all the events"))
+    events, result = rpc_host.run_call("not-streamed", {"model": MODEL, "input": "hi", "stream": False}, stream=False)
+    assert collect_text(completed(events, result)) == "all the events"
+    assert any(e["type"] == "response.output_text.delta" for e in events)
