@@ -93,9 +93,10 @@ class Host:
                 self._cond.wait(remaining)
             return self.answers[msg_id]
 
-    def run_call(self, call_id: str, body: dict[str, Any], **kwargs: Any) -> tuple[list[dict[str, Any]], dict]:
+    def run_call(self, call_id: str, body: dict[str, Any], timeout: float = 20.0,
+                 **kwargs: Any) -> tuple[list[dict[str, Any]], dict]:
         """One call to its answer: (its events, the answer's `result`)."""
-        answer = self.answer(self.call(call_id, body, **kwargs))
+        answer = self.answer(self.call(call_id, body, **kwargs), timeout=timeout)
         assert "result" in answer, answer
         return list(self.events[call_id]), answer["result"]
 

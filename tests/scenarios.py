@@ -22,6 +22,7 @@ import simple_websocket
 from tests.checks import TERMINAL, check_stream, collect_text, validate_response
 from tests.fakes import upstream as fake
 from tests.fakes.upstream import FakeUpstream
+from tests.jsonrpc_host import WebSocketHost
 from tests.support import iter_sse
 
 WEATHER = {"type": "function", "name": "get_weather", "description": "The weather in a city.",
@@ -271,6 +272,28 @@ def websocket_turns(t: Target) -> None:
         assert "Hello socket." in json.dumps(sent) and "First over the socket." in json.dumps(sent)
 
 
+def jsonrpc_calls(t: Target) -> None:
+    """Delegated calls (JSON-RPC on `/v1/jsonrpc`): a stored call, its continuation, a refused one."""
+    t.prime(fake.text("Delegated."), fake.text("Delegated again."))
+    host = WebSocketHost(t.url)
+    try:
+        events, result = host.run_call("first", {"model": t.model, "input": "Say hello."}, timeout=120)
+        first = check_stream(events)
+        assert result["status"] == 200 and first["status"] == "completed", result
+        events, result = host.run_call("second", {"model": t.model, "previous_response_id": first["id"],
+                                                  "input": "And again."}, timeout=120)
+        second = check_stream(events)
+        assert result["status"] == 200 and second["previous_response_id"] == first["id"], result
+        events, result = host.run_call("refused", {"model": "no-such-model", "input": "hi"}, timeout=120)
+        assert (result["status"], events) == (404, []) and result["error"], result
+    finally:
+        host.stop()
+    assert not host.problems, host.problems
+    assert requests.get(f"{t.url}/v1/responses/{second['id']}", timeout=10).json()["status"] == "completed"
+    for sent in t.upstream_bodies()[-2:-1]:     # the continuation (the refused call came last)
+        assert "Say hello." in json.dumps(sent) and "Delegated." in json.dumps(sent)
+
+
 # -- the rest of the surface ---------------------------------------------------------------------
 
 def models_catalog_and_ready(t: Target) -> None:
@@ -285,4 +308,4 @@ def models_catalog_and_ready(t: Target) -> None:
 
 SCENARIOS = (models_catalog_and_ready, plain_text, streamed_text, stateless_text, max_output_tokens, forced_required, forced_named,
              namespace_call, custom_call, tool_search_call, json_schema_output, chain_with_tool_result,
-             context_overflow, unknown_model, websocket_turns)
+             context_overflow, unknown_model, websocket_turns, jsonrpc_calls)
