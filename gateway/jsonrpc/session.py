@@ -16,8 +16,10 @@ import time
 from typing import TYPE_CHECKING, Any, Callable
 
 from marshmallow import ValidationError
+from werkzeug.datastructures import Headers
 
 from gateway import NAME, __version__
+from gateway.access import request_id_from
 from gateway.auth import UNAUTHORIZED, bearer_token
 from gateway.errors import APIError, server_error
 from gateway.jsonrpc.call import HostGone, ResponsesCall
@@ -94,7 +96,8 @@ class RpcSession:
         if isinstance(refusal, RpcError):
             self.send_error(message.id, refusal.code, refusal.message)
         elif refusal is not None:
-            self._answer(message.id, refusal.status, None, refusal.message)
+            request_id = request_id_from(Headers(params["headers"]).get("x-request-id"))
+            self._answer(message.id, refusal.status, request_id, refusal.message)
         else:
             call.start()
 
@@ -142,10 +145,8 @@ class RpcSession:
                 self._calls.pop(call.call_id, None)
             self.last_active = time.monotonic()
 
-    def _answer(self, msg_id: Any, status: int, request_id: str | None, error: str | None) -> None:
-        result: dict[str, Any] = {"status": status}
-        if request_id is not None:
-            result["requestId"] = request_id
+    def _answer(self, msg_id: Any, status: int, request_id: str, error: str | None) -> None:
+        result: dict[str, Any] = {"status": status, "requestId": request_id}
         if error is not None:
             result["error"] = error
         self._send(result_message(msg_id, result, self.tagged))

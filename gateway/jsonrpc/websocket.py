@@ -69,6 +69,8 @@ class JsonRpcSocket:
         return not self.session.busy and time.monotonic() - self.session.last_active > self.settings.ws_idle_timeout_s
 
     def _handle(self, data: str | bytes) -> None:
+        if SHUTDOWN.stopping:       # also between two looks at the top of the loop
+            self.session.refuse_new_calls(shutting_down())
         if len(data) > self.settings.max_request_bytes:
             self.session.send_error(None, INVALID_REQUEST, "Invalid request: the message is larger than "
                                                            "MAX_REQUEST_BYTES.")
