@@ -24,7 +24,7 @@ from gateway import proxy
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request, server_error
-from gateway.history import History, HistoryResolver, ParentCache
+from gateway.history import History, HistoryResolver, ParentCache, check_outputs_answer_calls
 from gateway.ids import new_id
 from gateway.lifecycle import InFlight
 from gateway.metrics import ACTIVE_STREAMS
@@ -121,6 +121,7 @@ class Engine:
         items = with_ids(normalize_input(request["input"]))
         model = self.settings.upstream_model(request["model"])
         if self.kind is RESPONSES and cache is None and proxy.proxied(request, items):
+            check_outputs_answer_calls(items, History())
             if not items and not request.get("instructions"):
                 raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
             return Turn(request=request, input_items=items, upstream_items=items, tool_map=ToolMap(),
@@ -131,6 +132,7 @@ class Engine:
                         input_fragment="", response=new_response(request), proxy=True,
                         forward_headers=forwardable(headers or {}))
         history = self.history.resolve(request, items, cache)
+        check_outputs_answer_calls(items, history)
         if history.parent is not None:
             for key in _INHERITED:
                 if request.get(key) is None:

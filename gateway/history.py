@@ -12,7 +12,7 @@ from typing import Any
 
 from gateway.errors import APIError, invalid_request
 from gateway.tools import ToolMap
-from gateway.translate.inputs import join_fragments
+from gateway.translate.inputs import compact, join_fragments
 from gateway.upstream.kinds import UpstreamKind
 from storage.repository import Fragment, ParentContext, Repository
 
@@ -62,6 +62,23 @@ def check_pending_calls(parent_output: list[dict[str, Any]], new_input: list[dic
             raise invalid_request(f"No tool output found for function call {item.get('call_id')}.", param="input")
 
 
+def check_outputs_answer_calls(new_input: list[dict[str, Any]], history: History) -> None:
+    """Every tool output must answer a call the model's context holds (responses-api.md §2.3): one
+    in this input, in the parent's output or the conversation, or earlier in the chain, whose
+    encoded history carries every call id (as JSON strings, whichever the upstream kind)."""
+    outputs = [item for item in new_input if item.get("type") in OUTPUT_TYPES.values()]
+    if not outputs:
+        return
+    items = new_input + history.conversation_items + ((history.parent.response.get("output") or [])
+                                                     if history.parent is not None else [])
+    known = {item.get("call_id") for item in items if item.get("type") in CLIENT_CALL_TYPES}
+    for output in outputs:
+        call_id = output.get("call_id")
+        if call_id not in known and compact(call_id) not in history.prefix:
+            raise invalid_request(f"No tool call found for function call output with call_id {call_id}.",
+                                  param="input")
+
+
 def _checkpoint(fragments: list[Fragment], depth: int) -> tuple[list[Fragment], str | None] | None:
     """For a response at a checkpoint depth: the fragments of the CHECKPOINT_EVERY - 1 levels above
     it and the ancestor just before them, when the chain walk returned them one by one."""
@@ -90,6 +107,10 @@ class ParentCache:
         if entry is not None:
             self._entries[response_id] = entry
         return entry
+
+    def evict(self, response_id: Any) -> None:
+        if isinstance(response_id, str):
+            self._entries.pop(response_id, None)
 
     def put(self, response_id: str, context: ParentContext) -> None:
         self._entries.pop(response_id, None)
@@ -120,7 +141,8 @@ class HistoryResolver:
 
     def _from_parent(self, previous_id: str, new_input: list[dict[str, Any]],
                      cache: ParentCache | None) -> History:
-        parent = (cache.get(previous_id) if cache is not None else None) or self.repository.load_parent(previous_id)
+        cached = cache.get(previous_id) if cache is not None else None
+        parent = cached or self.repository.load_parent(previous_id)
         if parent is None:
             raise _not_found(previous_id)
         if parent.response.get("status") == "in_progress":
@@ -132,11 +154,23 @@ class HistoryResolver:
         texts = [fragment.for_kind(self.kind.name) for fragment in parent.fragments]
         if None not in texts and all(fragment.version == self.version for fragment in parent.fragments):
             prefix = join_fragments(*texts)
-            checkpoint = _checkpoint(parent.fragments, depth)
+            checkpoint = _checkpoint(self._stored_levels(previous_id, depth) if cached else parent.fragments, depth)
         else:
             prefix, checkpoint = self._retranslate(previous_id), None
         return History(prefix=prefix, parent=parent, loaded_tools=list(parent.loaded_tools), depth=depth,
                        checkpoint=checkpoint)
+
+    def _stored_levels(self, previous_id: str, depth: int) -> list[Fragment]:
+        """A connection's cache holds its chain as one fragment, which can give no checkpoint. At a
+        checkpoint depth, the stored levels are read (one query every CHECKPOINT_EVERY turns), so
+        chains stored over a WebSocket continue from storage at the same constant cost as HTTP ones."""
+        if (depth + 1) % CHECKPOINT_EVERY:
+            return []
+        stored = self.repository.load_parent(previous_id)
+        if stored is None or any(f.version != self.version or f.for_kind(self.kind.name) is None
+                                 for f in stored.fragments):
+            return []
+        return stored.fragments
 
     def _retranslate(self, previous_id: str) -> str:
         grouped = self.repository.chain_items(previous_id)

@@ -109,15 +109,20 @@ class ResponsesSocket:
         access = self.access() if self.access else None
         status = 200
         try:
-            self._create(frame, access)
+            if not self._create(frame, access):
+                self.cache.evict(frame.get("previous_response_id"))
         except APIError as error:
             status = error.status
+            self.cache.evict(frame.get("previous_response_id"))
             self.send(error_frame(error))
         finally:
             if access is not None:
                 access.finish(status)
 
-    def _create(self, frame: dict[str, Any], access: AccessRecord | None) -> None:
+    def _create(self, frame: dict[str, Any], access: AccessRecord | None) -> bool:
+        """Run one `response.create`; False when its response failed. A continuation that fails
+        (here or with an error frame) evicts its `previous_response_id` from the connection's
+        cache (responses-api.md §7): a retry from it continues from storage or is not found."""
         body = {k: v for k, v in frame.items() if k not in ("type", "stream")}
         turn = self.engine.prepare(body, cache=self.cache)
         if access is not None:
@@ -128,8 +133,10 @@ class ResponsesSocket:
                 self.send(event)
         finally:
             events.close()
-        if turn.response["status"] != "failed":
-            self.cache.put(turn.response["id"], self.engine.as_parent(turn))
+        if turn.response["status"] == "failed":
+            return False
+        self.cache.put(turn.response["id"], self.engine.as_parent(turn))
+        return True
 
     def shutting_down(self) -> None:
         """The worker is stopping: once no response runs on this connection (a running one ends
