@@ -74,6 +74,8 @@ class ItemSchema(Schema):
 class MessageItemSchema(ItemSchema):
     role = StrictString(required=True, validate=validate.OneOf(ROLES))
     content = StringOrList(content_list(), required=True)
+    # Assistant messages of newer models say which they are; replayed as sent, kept when stored.
+    phase = StrictString(allow_none=True, validate=validate.OneOf(("commentary", "final_answer")))
 
 
 class FunctionCallItemSchema(ItemSchema):

@@ -15,7 +15,7 @@ from peewee import IntegrityError, fn
 from storage.conversations import Conversations
 from storage.db import db, write_connection, write_transaction
 from storage.models import ItemRecord, ResponseRecord, SecretRecord
-from storage.rows import Page, page_after
+from storage.rows import Page, page_of_list
 
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
 # where one exists, else the row's own fragment and its parent.
@@ -215,12 +215,32 @@ class Repository(Conversations):
             row.delete_instance()
             response_id = row.previous_response_id
 
-    def list_input_items(self, response_id: str, *, after: str | None, limit: int, order: str) -> Page | None:
+    def list_input_items(self, response_id: str, *, after: str | None, limit: int, order: str,
+                         before: str | None = None) -> Page | None:
+        """The items used to generate the response: its chain's items (each ancestor's input, then
+        output) or its conversation's items before it, then its own input."""
         with db.connection_context():
-            if self._live(response_id) is None:
+            row = self._live(response_id)
+            if row is None:
                 return None
-            query = ItemRecord.select().where((ItemRecord.response_id == response_id) & (ItemRecord.kind == "input"))
-            return page_after(query, after, limit, order)
+            own = list(ItemRecord.select(ItemRecord.seq, ItemRecord.data).where(
+                (ItemRecord.response_id == response_id) & (ItemRecord.kind == "input")).order_by(ItemRecord.seq))
+            if row.previous_response_id:
+                inherited = [item for group in self.chain_items(row.previous_response_id).values() for item in group]
+            elif row.conversation_id:
+                inherited = self._conversation_items_before(row)
+            else:
+                inherited = []
+        return page_of_list(inherited + [r.data for r in own], after=after, before=before, limit=limit, order=order)
+
+    def _conversation_items_before(self, row: ResponseRecord) -> list[dict[str, Any]]:
+        """The conversation's items written before the response's own (or, for a response that
+        wrote none, before it was created)."""
+        first = (ItemRecord.select(fn.MIN(ItemRecord.seq)).where(ItemRecord.response_id == row.id).scalar())
+        query = ItemRecord.select(ItemRecord.data).where(ItemRecord.conversation_id == row.conversation_id)
+        query = query.where(ItemRecord.seq < first) if first is not None else query.where(
+            ItemRecord.created_at <= row.created_at)
+        return [r.data for r in query.order_by(ItemRecord.seq)]
 
     def secret(self, name: str, generate) -> str:
         """The named secret, created by the first worker that asks (others then read it)."""

@@ -48,3 +48,23 @@ def page_after(query, after: str | None, limit: int, order: str) -> Page:
             return Page([], False)
         after_seq = anchor.seq
     return page_of(query, order, after_seq, limit)
+
+
+def page_of_list(items: list[dict[str, Any]], *, after: str | None, before: str | None, limit: int,
+                 order: str) -> Page:
+    """A page of an ordered list (oldest first) by item-id cursors, for lists assembled from
+    several sources. Ids may repeat (clients replay items): a cursor is the first match in the
+    page's order; an unknown cursor gives an empty page."""
+    ordered = items if order == "asc" else items[::-1]
+    ids = [item.get("id") for item in ordered]
+    start, end = 0, len(ordered)
+    if after is not None:
+        if after not in ids:
+            return Page([], False)
+        start = ids.index(after) + 1
+    if before is not None:
+        if before not in ids[start:]:
+            return Page([], False)
+        end = ids.index(before, start)
+    window = ordered[start:end]
+    return Page(window[:limit], has_more=len(window) > limit)

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, jsonify, request
 
 from gateway.api import scope
-from gateway.api.pagination import page_params
+from gateway.api.pagination import include_params, page_params, with_includes
 from gateway.api.responses import json_body
 from gateway.engine import with_ids
 from gateway.errors import APIError
@@ -69,9 +69,11 @@ def add_items(conversation_id: str):
 
 @bp.get("/conversations/<conversation_id>/items")
 def list_items(conversation_id: str):
+    include = include_params()
     page = scope().records.list_conversation_items(conversation_id, **page_params())
     if page is None:
         raise _not_found(conversation_id)
+    page.data = with_includes(page.data, include)
     return jsonify(page.to_dict())
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, g, jsonify, request
 
 from gateway.api import scope
-from gateway.api.pagination import page_params
+from gateway.api.pagination import include_params, page_params, with_includes
 from gateway.client_watch import CLIENT_WATCH
 from gateway.errors import APIError, invalid_request
 from gateway.json_body import parse_json
@@ -65,7 +65,9 @@ def delete_response(response_id: str):
 
 @bp.get("/responses/<response_id>/input_items")
 def list_input_items(response_id: str):
-    page = scope().records.list_input_items(response_id, **page_params())
+    include = include_params()
+    page = scope().records.list_input_items(response_id, **page_params(before=True))
     if page is None:
         raise not_found(response_id)
+    page.data = with_includes(page.data, include)
     return jsonify(page.to_dict())

@@ -278,9 +278,10 @@ def _check_stored(url: str, runs: list[ChainRun]) -> None:
                 if resp.status_code != 200:
                     problems.append(f"chain {run.c} turn {t}: input_items -> {resp.status_code}")
                     continue
-                page = resp.json()
+                page = resp.json()      # newest first: the turn's own input, then the chain's items
                 texts = [text_of(item.get("content")) for item in page["data"]]
-                if len(page["data"]) != 1 or page["has_more"] or texts != [_user_text(run.c, t)]:
+                expected = min(20, 2 * t + 1)
+                if len(texts) != expected or texts[0] != _user_text(run.c, t) or page["has_more"] != (2 * t + 1 > 20):
                     problems.append(f"chain {run.c} turn {t}: input_items {texts} has_more={page['has_more']}")
     assert not problems, "\n".join(problems[:40])
 

@@ -178,9 +178,10 @@ def test_saving_does_not_mutate_the_given_objects(database):
 
 def test_duplicate_public_item_ids_across_responses_are_accepted(database):
     replayed = message("msg_replayed", "user", "same id twice")
-    save_chain(database, ["resp_1", "resp_2"], inputs=[replayed])
-    for rid in ("resp_1", "resp_2"):
-        assert database.list_input_items(rid, after=None, limit=10, order="asc").data == [replayed]
+    first, _ = save_chain(database, ["resp_1", "resp_2"], inputs=[replayed])
+    assert database.list_input_items("resp_1", after=None, limit=10, order="asc").data == [replayed]
+    listed = database.list_input_items("resp_2", after=None, limit=10, order="asc").data
+    assert listed == [replayed, *first.response["output"], replayed]     # the chain's, then its own
     assert count_rows(ItemRecord, ItemRecord.item_id == "msg_replayed") == 2
 
 
@@ -267,6 +268,21 @@ def test_list_input_items_exact_limit_has_no_more(database, five_inputs):
 def test_list_input_items_empty_page_to_dict(database, five_inputs):
     page = database.list_input_items("resp_list", after="msg_4", limit=2, order="asc").to_dict()
     assert page == {"object": "list", "data": [], "first_id": None, "last_id": None, "has_more": False}
+
+
+def test_list_input_items_lists_the_chain_first_then_the_own_input(database):
+    turns = save_chain(database, ["resp_a", "resp_b", "resp_c"], inputs=[message("msg_x", "user", "x")])
+    page = database.list_input_items("resp_c", after=None, limit=20, order="asc")
+    expected = [item for turn in turns[:2] for item in turn.input_items + turn.response["output"]]
+    assert page.data == expected + turns[2].input_items
+
+
+def test_list_input_items_pages_between_after_and_before(database, five_inputs):
+    page = database.list_input_items("resp_list", after="msg_0", before="msg_4", limit=2, order="asc")
+    assert (ids_of(page), page.has_more) == (["msg_1", "msg_2"], True)
+    page = database.list_input_items("resp_list", after=None, before="msg_1", limit=10, order="desc")
+    assert (ids_of(page), page.has_more) == (["msg_4", "msg_3", "msg_2"], False)
+    assert database.list_input_items("resp_list", after=None, before="msg_nope", limit=2, order="asc").data == []
 
 
 def test_list_input_items_after_unknown_id_is_empty(database, five_inputs):
@@ -467,7 +483,7 @@ def test_deleting_a_conversation_item_owned_by_a_response_only_detaches_it(datab
     assert database.delete_conversation_item("conv_1", "msg_in_resp_c") is True
     assert database.get_conversation_item("conv_1", "msg_in_resp_c") is None
     page = database.list_input_items("resp_c", after=None, limit=10, order="asc")
-    assert ids_of(page) == ["msg_in_resp_c"]
+    assert ids_of(page) == ["msg_0", "msg_1", "msg_2", "msg_3", "msg_4", "msg_in_resp_c"]  # the conversation's first
     assert list(database.chain_items("resp_c")) == ["resp_c"]
 
 
