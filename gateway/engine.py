@@ -118,7 +118,7 @@ class Engine:
         request = parse_create_request(body)
         if request["background"]:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
-        items = with_ids(normalize_input(request["input"]))
+        items = with_ids(self._resolve_references(normalize_input(request["input"])))
         model = self.settings.upstream_model(request["model"])
         if self.kind is RESPONSES and cache is None and proxy.proxied(request, items):
             check_outputs_answer_calls(items, History())
@@ -149,6 +149,18 @@ class Engine:
             response["conversation"] = {"id": history.conversation_id}
         return Turn(request=request, input_items=items, upstream_items=revealed, tool_map=tool_map, history=history,
                     body=upstream.body, input_fragment=upstream.input_fragment, response=response)
+
+    def _resolve_references(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """`item_reference` items become the tenant's stored items they name (one query)."""
+        wanted = [item.get("id") for item in items if item.get("type") == "item_reference"]
+        if not wanted:
+            return items
+        found = self.repository.find_items(wanted)
+        for index, item in enumerate(items):
+            if item.get("type") == "item_reference" and item.get("id") not in found:
+                raise invalid_request(f"Item with id '{item.get('id')}' not found.", param=f"input[{index}].id",
+                                      code="item_not_found")
+        return [found[item["id"]] if item.get("type") == "item_reference" else item for item in items]
 
     # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:

@@ -76,8 +76,13 @@ def _v6_worker_leases(database) -> None:
                          "WHERE worker IS NOT NULL")
 
 
+def _v7_item_references(database) -> None:
+    # `item_reference` input items name a stored item by its public id, within the tenant.
+    database.execute_sql("CREATE INDEX IF NOT EXISTS items_public_id ON items (tenant, item_id)")
+
+
 MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes, _v5_responses_fragments,
-                              _v6_worker_leases]
+                              _v6_worker_leases, _v7_item_references]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

@@ -242,6 +242,13 @@ class Repository(Conversations):
             ItemRecord.created_at <= row.created_at)
         return [r.data for r in query.order_by(ItemRecord.seq)]
 
+    def find_items(self, item_ids: list[str]) -> dict[str, dict[str, Any]]:
+        """The tenant's stored items with these public ids (ids may repeat: the latest wins)."""
+        with db.connection_context():
+            rows = ItemRecord.select(ItemRecord.item_id, ItemRecord.data).where(
+                (ItemRecord.tenant == self.tenant) & ItemRecord.item_id.in_(sorted(set(item_ids))))
+            return {row.item_id: row.data for row in rows.order_by(ItemRecord.seq)}
+
     def secret(self, name: str, generate) -> str:
         """The named secret, created by the first worker that asks (others then read it)."""
         with db.connection_context():

@@ -136,10 +136,6 @@ def reasoning_text(item: dict[str, Any]) -> str:
     return text
 
 
-def reject_reference(param: str) -> None:
-    raise invalid_request("item_reference items need stored responses to resolve against.", param=f"{param}.id")
-
-
 def encode_objects(objects: list[dict[str, Any]]) -> str:
     """JSON objects (chat messages or upstream items), comma-joined: the unit stored as a response's
     fragment and spliced into request bodies without being decoded again."""

@@ -12,7 +12,7 @@ from typing import Any
 from gateway.tools import ToolMap
 from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, assistant_text, encode_objects,
                                       encode_with_history, loaded_tools_text, lowered_call, output_text,
-                                      reasoning_text, reject_reference, user_content)
+                                      reasoning_text, user_content)
 
 
 def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
@@ -84,8 +84,6 @@ def build_messages(items: list[dict[str, Any]], instructions: str | None, tool_m
                      "content": loaded_tools_text(item.get("tools") or [])})
         elif kind == "reasoning":
             out.reasoning(reasoning_text(item))
-        elif kind == "item_reference":
-            reject_reference(param)
         # Other item types (hosted tool calls, unknown types) carry nothing a chat model can use.
     return out.messages
 

@@ -14,7 +14,7 @@ from typing import Any
 from gateway.tools import ToolMap
 from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, assistant_text, encode_objects,
                                       encode_with_history, loaded_tools_text, lowered_call, output_text,
-                                      reasoning_text, reject_reference, user_content)
+                                      reasoning_text, user_content)
 
 LOGPROBS_INCLUDE = "message.output_text.logprobs"
 
@@ -56,8 +56,6 @@ def build_items(items: list[dict[str, Any]], tool_map: ToolMap, replay_reasoning
             text = reasoning_text(item)
             if replay_reasoning and text:
                 out.append({"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}]})
-        elif kind == "item_reference":
-            reject_reference(param)
     return out
 
 

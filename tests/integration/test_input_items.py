@@ -80,3 +80,22 @@ def test_assistant_phase_is_accepted_and_kept(gateway, upstream):
     bad = requests.post(f"{gateway}/v1/responses", timeout=10, json={
         "model": MODEL, "input": [{**said, "phase": "thinking"}]})
     assert bad.status_code == 400 and "phase" in bad.json()["error"]["param"]
+
+
+def test_an_item_reference_is_resolved_from_storage(gateway, upstream):
+    upstream.enqueue(fake.text("The answer is 42."), fake.text("ok"))
+    first = create(gateway, input="What is the answer?")
+    [answer] = first["output"]
+    second = create(gateway, input=[{"type": "item_reference", "id": answer["id"]},
+                                    {"role": "user", "content": "Say it again."}])
+    sent = upstream.chat_requests()[-1]["messages"]
+    assert sent[:1] == [{"role": "assistant", "content": "The answer is 42."}]
+    assert items(gateway, second["id"], order="asc", include="message.output_text.logprobs")["data"][0] == answer
+
+
+def test_an_unknown_item_reference_is_a_400_naming_it(gateway, upstream):
+    resp = requests.post(f"{gateway}/v1/responses", timeout=10, json={
+        "model": MODEL, "input": [{"role": "user", "content": "hi"}, {"type": "item_reference", "id": "msg_nowhere"}]})
+    error = resp.json()["error"]
+    assert resp.status_code == 400 and "msg_nowhere" in error["message"] and error["param"] == "input[1].id"
+    assert upstream.model_requests() == []

@@ -66,6 +66,15 @@ def test_another_tenant_cannot_continue_a_chain_over_websocket(gateway, upstream
             not_found_frame(stored["response"])
 
 
+def test_another_tenant_cannot_reference_an_item(gateway, upstream, stored):
+    item_id = call(gateway, ACME, "GET", f"/v1/responses/{stored['response']}").json()["output"][0]["id"]
+    reference = {"model": MODEL, "input": [{"type": "item_reference", "id": item_id}]}
+    answer = call(gateway, GLOBEX, "POST", "/v1/responses", json=reference)
+    assert answer.status_code == 400 and answer.json()["error"]["code"] == "item_not_found"
+    upstream.enqueue(fake.text("resolved"))
+    assert call(gateway, ACME_TOO, "POST", "/v1/responses", json=reference).status_code == 200
+
+
 def test_another_tenant_cannot_reach_a_conversation(gateway, upstream, stored):
     cid = stored["conversation"]
     for method, path, body in (("GET", f"/v1/conversations/{cid}", None),

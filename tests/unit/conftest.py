@@ -19,11 +19,19 @@ RESPONSES_URL = f"{UPSTREAM_BASE}/v1/responses"
 def make_app(tmp_path) -> Callable[..., Flask]:
     """`make_app(**settings)`: the real app in front of http://upstream.test, no readiness wait,
     storing into a SQLite file of this test's own."""
+    apps: list[Flask] = []
+
     def factory(**overrides: Any) -> Flask:
         overrides.setdefault("database_url", f"sqlite:///{tmp_path / 'unit.db'}")
         settings = Settings(llm_api_base=UPSTREAM_BASE, skip_llm_ready_check=True, **overrides)
-        return create_app(settings)
-    return factory
+        apps.append(create_app(settings))
+        return apps[-1]
+
+    yield factory
+    # Each app's worker lease renews and sweeps on a thread of its own, on whatever database the
+    # process's storage is bound to next: stopped here, so it cannot touch a later test's.
+    for app in apps:
+        app.extensions["gateway"].close()
 
 
 @pytest.fixture

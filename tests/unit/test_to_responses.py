@@ -89,11 +89,8 @@ def test_reasoning_is_replayed_as_reasoning_text_unless_replay_is_off():
     assert build_items(items, ToolMap(), replay_reasoning=False) == []
 
 
-def test_hosted_and_unknown_items_are_left_out_and_references_refused():
+def test_hosted_and_unknown_items_are_left_out():
     assert build_items([{"type": "web_search_call", "id": "ws_1", "status": "completed"}], ToolMap()) == []
-    with pytest.raises(APIError) as raised:
-        build_items([{"type": "item_reference", "id": "msg_1"}], ToolMap())
-    assert raised.value.param == "input[0].id"
 
 
 def test_only_function_tools_go_upstream_with_codex_shapes_lowered():
