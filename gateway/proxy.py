@@ -20,7 +20,7 @@ from gateway.upstream.client import UpstreamClient
 from gateway.upstream.kinds import RESPONSES
 
 if TYPE_CHECKING:
-    from gateway.engine import Turn
+    from gateway.turn import Turn
 
 
 log = logging.getLogger(__name__)

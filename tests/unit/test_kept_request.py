@@ -1,7 +1,7 @@
 """What the engine keeps of a request next to its stored response (`kept_request`)."""
 from __future__ import annotations
 
-from gateway.engine import kept_request
+from gateway.turn import kept_request
 
 TOOLS = [{"type": "function", "name": "get_weather", "parameters": {"type": "object"}}]
 
