@@ -54,6 +54,16 @@ class Engine:
         responses, `headers` are the client's (passed on by the proxy path only)."""
         return self.builder.prepare(body, cache, headers)
 
+    def count_input_tokens(self, body: Any) -> int:
+        """`POST /v1/responses/input_tokens`: the input as the upstream would see it, counted by the
+        upstream's tokenizer endpoint (501 where it has none: a guess would be worse than none)."""
+        count = self.client.count_tokens(self.builder.chat_prompt(body))
+        if count is None:
+            raise APIError(501, "The upstream model server offers no /tokenize endpoint, so the gateway cannot "
+                                "count input tokens the way the model would.", type="server_error",
+                           code="input_tokens_unavailable")
+        return count
+
     # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """The turn's events one at a time (WebSocket frames, non-streaming clients)."""

@@ -18,7 +18,7 @@ from gateway.tools import ToolMap
 from gateway.translate.inputs import normalize_input
 from gateway.translate.resource import new_response
 from gateway.upstream.client import forwardable
-from gateway.upstream.kinds import RESPONSES, UpstreamKind
+from gateway.upstream.kinds import CHAT, RESPONSES, UpstreamKind
 from schemas import parse_create_request
 from storage.repository import Repository
 
@@ -111,16 +111,7 @@ class TurnBuilder:
                         body=json.dumps({**body, "model": model, "stream": True}).encode("utf-8"),
                         input_fragment="", response=new_response(request), proxy=True,
                         forward_headers=forwardable(headers or {}))
-        history = self.history.resolve(request, items, cache)
-        check_outputs_answer_calls(items, history)
-        if history.parent is not None:
-            for key in _INHERITED:
-                if request.get(key) is None:
-                    request[key] = history.parent.request.get(key)
-        history.loaded_tools += loaded_tools(items)
-        tool_map = ToolMap.build(request["tools"], loaded=history.loaded_tools)
-        revealed = self.cipher.reveal(items)
-        upstream = self.kind.build(request, revealed, tool_map, model, history.prefix, self.settings.reasoning_replay)
+        history, tool_map, revealed, upstream = self._translate(request, items, model, cache, self.kind, self.history)
         if (not upstream.input_fragment and not request.get("instructions") and not history.prefix
                 and request.get("generate") is not False):
             raise invalid_request("The request has no input: send `input` or `instructions`.", param="input")
@@ -129,6 +120,37 @@ class TurnBuilder:
             response["conversation"] = {"id": history.conversation_id}
         return Turn(request=request, input_items=items, upstream_items=revealed, tool_map=tool_map, history=history,
                     body=upstream.body, input_fragment=upstream.input_fragment, response=response)
+
+    def _translate(self, request: dict[str, Any], items: list[dict[str, Any]], model: str,
+                   cache: ParentCache | None, kind: UpstreamKind, resolver: HistoryResolver):
+        """What the turn continues from, its tools and its upstream request for `kind`."""
+        history = resolver.resolve(request, items, cache)
+        check_outputs_answer_calls(items, history)
+        if history.parent is not None:
+            for key in _INHERITED:
+                if request.get(key) is None:
+                    request[key] = history.parent.request.get(key)
+        history.loaded_tools += loaded_tools(items)
+        tool_map = ToolMap.build(request["tools"], loaded=history.loaded_tools)
+        revealed = self.cipher.reveal(items)
+        upstream = kind.build(request, revealed, tool_map, model, history.prefix, self.settings.reasoning_replay)
+        return history, tool_map, revealed, upstream
+
+    def chat_prompt(self, body: Any) -> dict[str, Any]:
+        """The request as a chat model sees it (model, messages, tools), for counting its tokens:
+        validated, continued and lowered as a turn is, translated for chat whatever the upstream
+        kind (vLLM's `/tokenize` counts chat messages with the model's chat template)."""
+        request = parse_create_request(body)
+        items = with_ids(self._resolve_references(normalize_input(request["input"])))
+        model = self.settings.upstream_model(request["model"])
+        resolver = self.history if self.kind is CHAT else HistoryResolver(
+            self.repository, CHAT, self.settings.reasoning_replay)
+        upstream = self._translate(request, items, model, None, CHAT, resolver)[3]
+        payload = json.loads(upstream.body)
+        prompt = {"model": model, "messages": payload["messages"]}
+        if payload.get("tools"):
+            prompt["tools"] = payload["tools"]
+        return prompt
 
     def _resolve_references(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`item_reference` items become the tenant's stored items they name (one query)."""

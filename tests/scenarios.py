@@ -218,8 +218,9 @@ def chain_with_tool_result(t: Target) -> None:
     for sent in t.upstream_bodies()[-1:]:
         history = json.dumps(sent)
         assert call["call_id"] in history and "sunny, 21 C" in history and "Weather in London?" in history
-    items = requests.get(f"{t.url}/v1/responses/{second['id']}/input_items", timeout=10).json()
-    assert [item["type"] for item in items["data"]] == ["function_call_output"]
+    items = requests.get(f"{t.url}/v1/responses/{second['id']}/input_items", timeout=10).json()["data"]
+    assert items[0]["type"] == "function_call_output"        # newest first: its own input, then the chain's
+    assert call in items and items[-1]["type"] == "message" and items[-1]["role"] == "user"
 
 
 # -- failures -----------------------------------------------------------------------------------
@@ -294,6 +295,19 @@ def jsonrpc_calls(t: Target) -> None:
         assert "Say hello." in json.dumps(sent) and "Delegated." in json.dumps(sent)
 
 
+def input_tokens_count(t: Target) -> None:
+    """`/v1/responses/input_tokens` counts what the model then reports as its input."""
+    body = {"input": "Count the tokens of this question, please.", "max_output_tokens": 16}
+    resp = requests.post(f"{t.url}/v1/responses/input_tokens", json={"model": t.model, **body}, timeout=60)
+    assert resp.status_code == 200, resp.text
+    counted = resp.json()["input_tokens"]
+    t.prime(fake.text("Counted."))
+    final = t.post(body).json()
+    if t.fake is not None or t.kind == "chat":     # vLLM's own /v1/responses renders its prompt itself
+        assert counted == final["usage"]["input_tokens"], (counted, final["usage"])
+    assert counted > 0
+
+
 # -- the rest of the surface ---------------------------------------------------------------------
 
 def models_catalog_and_ready(t: Target) -> None:
@@ -308,4 +322,4 @@ def models_catalog_and_ready(t: Target) -> None:
 
 SCENARIOS = (models_catalog_and_ready, plain_text, streamed_text, stateless_text, max_output_tokens, forced_required, forced_named,
              namespace_call, custom_call, tool_search_call, json_schema_output, chain_with_tool_result,
-             context_overflow, unknown_model, websocket_turns, jsonrpc_calls)
+             context_overflow, unknown_model, websocket_turns, jsonrpc_calls, input_tokens_count)

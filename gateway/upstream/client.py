@@ -42,6 +42,12 @@ def forwardable(headers: Mapping[str, str]) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name.lower() not in NOT_FORWARDED}
 
 
+def _route_missing(status: int, answer: Any) -> bool:
+    """The upstream has no such endpoint: 405, or a bare 404 "Not Found" (FastAPI's, which vLLM
+    also wraps in its error shape), as opposed to a 404 about the model."""
+    return status == 405 or (status == 404 and failures.upstream_message(answer).strip().lower() in ("", "not found"))
+
+
 class UpstreamStream:
     """An open upstream SSE stream. `payloads()` yields each event's JSON; `abort()` ends it from
     another thread; `close()` (idempotent, always in a `finally`) returns the connection to the
@@ -156,6 +162,28 @@ class UpstreamClient:
             except (ValueError, AttributeError) as exc:
                 raise failures.malformed("/models answer (not a model list)") from exc
         return [m for m in data if isinstance(m, dict) and m.get("id")]
+
+    def count_tokens(self, prompt: dict[str, Any]) -> int | None:
+        """The prompt's token count by vLLM's `POST /tokenize` (at the server root) for chat
+        messages, or None when the upstream offers no such endpoint."""
+        body = {**prompt, "add_generation_prompt": True}
+        try:
+            resp = self.session.post(f"{self.root}/tokenize", data=json.dumps(body), timeout=self.timeout)
+        except requests.RequestException as exc:
+            raise failures.from_connect(self.base, exc) from exc
+        with resp:
+            try:
+                answer: Any = resp.json()
+            except ValueError:
+                answer = resp.text
+            if _route_missing(resp.status_code, answer):
+                return None     # the route itself is missing: a server without a tokenizer endpoint
+            if resp.status_code != 200:
+                raise failures.from_status(resp.status_code, answer, resp.headers)
+        count = answer.get("count") if isinstance(answer, dict) else None
+        if not isinstance(count, int) or isinstance(count, bool):
+            raise failures.malformed("/tokenize answer (no count)")
+        return count
 
     def is_healthy(self, max_age_s: float = 1.0) -> bool:
         """Probe `GET {root}/health`, cached briefly so a flood of /ready calls costs one probe."""

@@ -104,6 +104,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(fake.health_status, b"")
         elif (method, path) == ("GET", "/v1/models"):
             self._send_json(200, fake.models_payload())
+        elif (method, path) == ("POST", "/tokenize") and fake.tokenize:
+            self._tokenize(fake, body)
         elif method == "POST" and path in MODEL_PATHS:
             self._generate(fake, path, body, headers)
             # How long the upstream itself took (body read → last byte written), so benchmarks
@@ -112,6 +114,13 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._send_json(404, {"error": {"message": "Not Found", "type": "NotFoundError",
                                             "param": None, "code": 404}})
+
+    def _tokenize(self, fake: FakeUpstream, body) -> None:
+        """vLLM's `/tokenize` for chat messages, counting as this fake's usage counts prompts."""
+        if not isinstance(body, dict) or body.get("model", fake.models[0]) not in fake.models:
+            return self._send_json(404, error_body(404, "The model does not exist.", param="model"))
+        count = max(1, sum(len(text_of(m.get("content"))) for m in body.get("messages") or []) // 4)
+        self._send_json(200, {"count": count, "max_model_len": 32768, "tokens": [], "token_strs": None})
 
     def _send(self, status: int, data: bytes, content_type: str | None = None,
               headers: dict | None = None) -> None:
@@ -249,6 +258,7 @@ class FakeUpstream:
         self.scheme = "https" if tls else "http"
         self.auto_tokens, self.auto_delay_s = auto_tokens, auto_delay_s
         self.health_status = 200
+        self.tokenize = True    # False: no /tokenize, as upstreams other than vLLM
         self._lock = threading.Lock()
         self._queue: deque[Script] = deque()
         self._log: list[dict] = []
@@ -351,6 +361,7 @@ class FakeUpstream:
             self._faults = None
             old, self._interrupt = self._interrupt, threading.Event()
         self.health_status = 200
+        self.tokenize = True
         old.set()
 
     def models_payload(self) -> dict:
