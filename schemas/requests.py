@@ -5,6 +5,7 @@ tool and item types are kept raw. Loading returns plain dicts the engine works w
 """
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates
@@ -20,6 +21,9 @@ EFFORTS = ("none", "minimal", "low", "medium", "high", "xhigh", "max")
 # is a few thousand items; its tools a few dozen plus namespaces), so a careless client fails fast.
 MAX_INPUT_ITEMS = 20_000
 MAX_TOOLS = 1_000
+
+
+log = logging.getLogger("gateway.requests")
 
 
 class TextFormatSchema(Schema):
@@ -113,8 +117,18 @@ class ResponseCreateSchema(Schema):
 
 
 _SCHEMA = ResponseCreateSchema()
+_KNOWN = frozenset(field.data_key or name for name, field in _SCHEMA.fields.items())
+# Names already reported, bounded so that clients inventing names cannot grow it (or the log).
+_REPORTED: set[str] = set()
+_REPORT_AT_MOST = 256
 
 
 def parse_create_request(body: Any) -> dict[str, Any]:
-    """Validate a create body; raises an OpenAI-shaped 400 `APIError` on bad input."""
-    return load_body(_SCHEMA, body)
+    """Validate a create body; raises an OpenAI-shaped 400 `APIError` on bad input. Fields this
+    gateway does not know are accepted (clients send newer ones) and logged once per name."""
+    request = load_body(_SCHEMA, body)
+    for name in body.keys() - _KNOWN:
+        if name not in _REPORTED and len(_REPORTED) < _REPORT_AT_MOST:
+            _REPORTED.add(name)
+            log.info("ignoring an unknown request field", extra={"fields": {"field": name[:64]}})
+    return request
