@@ -25,20 +25,25 @@ class ReasoningCipher:
     def generate_key() -> str:
         return Fernet.generate_key().decode("ascii")
 
-    def seal(self, text: str) -> str:
-        return self._fernet.encrypt(json.dumps({"v": 1, "text": text}).encode("utf-8")).decode("ascii")
+    def seal(self, text: str, purpose: str = "reasoning") -> str:
+        """`text` sealed for one purpose (reasoning, compaction): a blob made for one never opens as the other."""
+        payload = {"v": 1, "text": text} if purpose == "reasoning" else {"v": 1, "purpose": purpose, "text": text}
+        return self._fernet.encrypt(json.dumps(payload).encode("utf-8")).decode("ascii")
 
-    def open(self, blob: Any) -> str | None:
-        """The reasoning text inside a blob this gateway issued, or None (logged) for anything else."""
+    def open(self, blob: Any, purpose: str = "reasoning") -> str | None:
+        """The text inside a blob this gateway sealed for `purpose`, or None (logged) for anything else."""
         if not isinstance(blob, str) or not blob:
             return None
         try:
             payload = json.loads(self._fernet.decrypt(blob.encode("ascii")))
             text = payload["text"]
-        except (InvalidToken, ValueError, KeyError, TypeError, UnicodeEncodeError):
-            log.warning("ignoring reasoning encrypted_content that this gateway cannot decrypt")
+            sealed_for = payload.get("purpose", "reasoning")
+        except (InvalidToken, ValueError, KeyError, TypeError, AttributeError, UnicodeEncodeError):
+            sealed_for, text = None, None
+        if sealed_for != purpose or not isinstance(text, str):
+            log.warning("ignoring %s encrypted_content that this gateway cannot decrypt", purpose)
             return None
-        return text if isinstance(text, str) else None
+        return text
 
     def reveal(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Items for translation: reasoning that arrives only encrypted gets its text back."""

@@ -17,19 +17,20 @@ from __future__ import annotations
 import logging
 from typing import Any, Iterator, Mapping
 
-from gateway import proxy
+from gateway import compaction, proxy
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
-from gateway.errors import APIError, server_error
+from gateway.errors import APIError, invalid_request, server_error
 from gateway.history import HistoryResolver, ParentCache
 from gateway.lifecycle import InFlight
 from gateway.metrics import ACTIVE_STREAMS
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
-from gateway.translate.inputs import join_fragments
+from gateway.translate.inputs import join_fragments, normalize_input
 from gateway.turn import Turn, TurnBuilder, kept_request
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.kinds import KINDS
+from schemas import parse_compact_request
 from storage.repository import Fragment, ParentContext, Repository, StoredTurn
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,20 @@ class Engine:
                            code="input_tokens_unavailable")
         return count
 
+    def compact(self, body: Any) -> dict[str, Any]:
+        """`POST /v1/responses/compact`: a compaction turn (not stored) over the chain and input."""
+        params = parse_compact_request(body)
+        if params["input"] is None and not params["previous_response_id"]:
+            raise invalid_request("There is nothing to compact: send `input` or `previous_response_id`.",
+                                  param="input")
+        items = normalize_input(params["input"]) + [{"type": compaction.TRIGGER}]
+        fields = ("previous_response_id", "instructions", "prompt_cache_key")
+        turn = self.prepare({"model": params["model"], "input": items, "store": False,
+                             **{key: params[key] for key in fields if params[key] is not None}})
+        final = self.complete(turn)
+        inherited = self.repository.chain_items(params["previous_response_id"]) if params["previous_response_id"] else {}
+        return compaction.compacted(final, [i for group in inherited.values() for i in group] + turn.input_items)
+
     # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
         """The turn's events one at a time (WebSocket frames, non-streaming clients)."""
@@ -91,7 +106,7 @@ class Engine:
             ACTIVE_STREAMS.dec()
 
     def _stream_turn(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
-        builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
+        builder = self._events(turn)
         opening = builder.start()
         upstream, error = self._open(turn)
         if error is None and turn.request["store"] and self.worker_id:
@@ -113,6 +128,11 @@ class Engine:
                 upstream.close()
         self._persist(turn, builder)
         yield closing + [builder.terminal_event()]
+
+    def _events(self, turn: Turn) -> EventBuilder:
+        if turn.compacting:
+            return compaction.CompactionEvents(turn.response, turn.tool_map, self.cipher.seal)
+        return EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
 
     def cancel(self, turn: Turn, error: APIError) -> None:
         """From another thread: its client went away, so end the turn's upstream stream now. The
@@ -189,6 +209,9 @@ class Engine:
         """This turn's input and output as `kind` stores history."""
         replay = self.settings.reasoning_replay
         fragment = turn.own_fragments.get(kind.name)
+        if fragment is None and turn.compacting:        # what it stands for from now on: the summary
+            fragment = kind.encode([compaction.summary_message(turn.summary)], ToolMap(), replay)
+            turn.own_fragments[kind.name] = fragment
         if fragment is None:
             own_input = turn.input_fragment if kind is self.kind else kind.encode(turn.upstream_items, turn.tool_map, replay)
             fragment = join_fragments(own_input, kind.encode(turn.response["output"], turn.tool_map, replay))
@@ -219,7 +242,9 @@ class Engine:
             before, segment = "", None
             if history.conversation_id:
                 before = history.prefix if kind is self.kind else kind.encode(history.conversation_items, ToolMap(), replay)
-            if history.checkpoint:
+            if history.compacted or turn.compacting:
+                segment = own       # a segment without skip_parent: the chain walk stops here
+            elif history.checkpoint:
                 texts = [level.for_kind(kind.name) for level in history.checkpoint[0]]
                 segment = join_fragments(*texts, own) if None not in texts else None
             stored[kind.name] = {"fragment": join_fragments(before, own), "segment": segment}
@@ -228,6 +253,8 @@ class Engine:
     def _persist(self, turn: Turn, builder: EventBuilder) -> None:
         """Record the response (store) and extend its conversation before the terminal event."""
         turn.error = builder.error
+        if isinstance(builder, compaction.CompactionEvents):
+            turn.summary = builder.summary_text()
         request, response, history = turn.request, turn.response, turn.history
         try:
             if request["store"]:

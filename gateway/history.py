@@ -37,6 +37,12 @@ class History:
     loaded_tools: list[dict[str, Any]] = field(default_factory=list)
     depth: int = 0
     checkpoint: tuple[list[Fragment], str | None] | None = None   # (earlier levels, skip parent)
+    compacted: bool = False          # the input holds a compaction item: what came before is dropped
+
+    def drop_for_compaction(self) -> None:
+        """The context starts over at a compaction (gateway/compaction.py): nothing inherited is sent,
+        and the stored response becomes where later continuations stop walking the chain."""
+        self.prefix, self.checkpoint, self.compacted = "", None, True
 
 
 def _not_found(response_id: str) -> APIError:

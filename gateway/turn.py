@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Mapping
 
-from gateway import proxy
+from gateway import compaction, proxy
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
 from gateway.errors import APIError, invalid_request
@@ -47,6 +47,8 @@ class Turn:
     cancelled: APIError | None = None         # set by Engine.cancel: the client went away
     refused: APIError | None = None           # it failed before streaming: upstream refused, or not recordable
     first_delta_at: float | None = None       # time.monotonic() of the first output delta
+    compacting: bool = False                  # compaction_trigger: the output is one compaction item
+    summary: str = ""                         # the summary such a turn sealed
 
     def batches(self, upstream: Any, feed: Any) -> Iterator[list[dict[str, Any]]]:
         """Each upstream payload through `feed` (a decoder or the proxy's relay); the non-empty
@@ -99,6 +101,9 @@ class TurnBuilder:
         if request["background"]:
             raise invalid_request("background mode is not supported by this gateway.", param="background")
         items = with_ids(self._resolve_references(normalize_input(request["input"])))
+        compacting = compaction.check_trigger(items)
+        if compacting:
+            request["tools"] = []           # the model writes the summary; it calls nothing
         model = self.settings.upstream_model(request["model"])
         if self.kind is RESPONSES and cache is None and proxy.proxied(request, items):
             check_outputs_answer_calls(items, History())
@@ -119,20 +124,29 @@ class TurnBuilder:
         if history.conversation_id:
             response["conversation"] = {"id": history.conversation_id}
         return Turn(request=request, input_items=items, upstream_items=revealed, tool_map=tool_map, history=history,
-                    body=upstream.body, input_fragment=upstream.input_fragment, response=response)
+                    body=upstream.body, input_fragment=upstream.input_fragment, response=response,
+                    compacting=compacting)
 
     def _translate(self, request: dict[str, Any], items: list[dict[str, Any]], model: str,
                    cache: ParentCache | None, kind: UpstreamKind, resolver: HistoryResolver):
         """What the turn continues from, its tools and its upstream request for `kind`."""
         history = resolver.resolve(request, items, cache)
-        check_outputs_answer_calls(items, history)
+        compacting = bool(items) and items[-1].get("type") == compaction.TRIGGER
+        if compaction.has_compaction(items):
+            history.drop_for_compaction()
+        if compacting:
+            history.checkpoint = None   # its stored history is the summary alone (Engine._own_fragment)
+        if not history.compacted:
+            check_outputs_answer_calls(items, history)
         if history.parent is not None:
             for key in _INHERITED:
                 if request.get(key) is None:
                     request[key] = history.parent.request.get(key)
         history.loaded_tools += loaded_tools(items)
         tool_map = ToolMap.build(request["tools"], loaded=history.loaded_tools)
-        revealed = self.cipher.reveal(items)
+        revealed = compaction.open_compactions(self.cipher.reveal(items), self.cipher.open)
+        if compacting:
+            revealed = revealed[:-1] + [compaction.summary_request()]
         upstream = kind.build(request, revealed, tool_map, model, history.prefix, self.settings.reasoning_replay)
         return history, tool_map, revealed, upstream
 

@@ -116,6 +116,28 @@ class ResponseCreateSchema(Schema):
             raise ValidationError({"format": ["json_schema format needs 'name' and 'schema'"]})
 
 
+class CompactRequestSchema(Schema):
+    """`POST /v1/responses/compact` (responses-api.md §1)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    model = Identifier(required=True, validate=validate.Length(min=1))
+    input = StringOrList(fields.List(ItemField()), allow_none=True, load_default=None)
+    previous_response_id = Identifier(allow_none=True, load_default=None)
+    instructions = StrictString(allow_none=True, load_default=None)
+    prompt_cache_key = StrictString(allow_none=True, load_default=None)
+    prompt_cache_options = JSONObject(allow_none=True, load_default=None)
+    service_tier = StrictString(allow_none=True, load_default=None)
+
+
+_COMPACT = CompactRequestSchema()
+
+
+def parse_compact_request(body: Any) -> dict[str, Any]:
+    return load_body(_COMPACT, body)
+
+
 _SCHEMA = ResponseCreateSchema()
 _KNOWN = frozenset(field.data_key or name for name, field in _SCHEMA.fields.items())
 # Names already reported, bounded so that clients inventing names cannot grow it (or the log).

@@ -45,6 +45,11 @@ def create_response():
         return jsonify(engine.complete(turn))
 
 
+@bp.post("/responses/compact")
+def compact_response():
+    return jsonify(scope().engine.compact(json_body()))
+
+
 @bp.post("/responses/input_tokens")
 def count_input_tokens():
     return jsonify({"object": "response.input_tokens", "input_tokens": scope().engine.count_input_tokens(json_body())})
