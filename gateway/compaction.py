@@ -10,12 +10,21 @@ seals reasoning) into one `compaction` item (responses-api.md §1, §4.1).
 """
 from __future__ import annotations
 
+import json
 import time
-from typing import Any, Callable, Hashable
+from typing import TYPE_CHECKING, Any, Callable, Hashable, Mapping
 
 from gateway.errors import APIError, invalid_request, server_error
 from gateway.ids import new_id
 from gateway.translate.from_upstream import EventBuilder
+from gateway.translate.inputs import normalize_input
+from gateway.upstream.kinds import CHAT
+from schemas import parse_compact_request
+
+if TYPE_CHECKING:
+    from gateway.engine import Engine
+    from gateway.history import ParentCache
+    from gateway.turn import Turn
 
 PURPOSE = "compaction"
 TRIGGER = "compaction_trigger"
@@ -85,6 +94,22 @@ def compacted(final: dict[str, Any], context: list[dict[str, Any]]) -> dict[str,
             "output": kept_user_messages(context) + final["output"], "usage": final["usage"]}
 
 
+def threshold(request: dict[str, Any]) -> int | None:
+    """`context_management: [{"type": "compaction", "compact_threshold": N}]`: N, if asked."""
+    for entry in request.get("context_management") or []:
+        if entry.get("type") == "compaction" and entry.get("compact_threshold"):
+            return entry["compact_threshold"]
+    return None
+
+
+def split_newest(items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(what a compaction done first summarizes, what it keeps as the new request): the input from
+    its last user message on is the new request; everything before it, and the chain, is context."""
+    users = [index for index, item in enumerate(items) if item.get("type") == "message" and item.get("role") == "user"]
+    cut = users[-1] if users else 0
+    return items[:cut], items[cut:]
+
+
 class CompactionEvents(EventBuilder):
     """The events of a `compaction_trigger` turn. The model writes the summary, which is never
     shown: progress is reported by `response.compaction.compacting` events, and the output is one
@@ -137,3 +162,59 @@ class CompactionEvents(EventBuilder):
 
     def summary_text(self) -> str:
         return "".join(self.summary)
+
+
+# -- runs that need the engine ----------------------------------------------------------------
+def compact(engine: Engine, body: Any) -> dict[str, Any]:
+    """`POST /v1/responses/compact`: a compaction turn (not stored) over the chain and input."""
+    params = parse_compact_request(body)
+    if params["input"] is None and not params["previous_response_id"]:
+        raise invalid_request("There is nothing to compact: send `input` or `previous_response_id`.",
+                              param="input")
+    items = normalize_input(params["input"]) + [{"type": TRIGGER}]
+    fields = ("previous_response_id", "instructions", "prompt_cache_key")
+    turn = engine.prepare({"model": params["model"], "input": items, "store": False,
+                           **{key: params[key] for key in fields if params[key] is not None}})
+    final = engine.complete(turn)
+    inherited = engine.repository.chain_items(params["previous_response_id"]) if params["previous_response_id"] else {}
+    return compacted(final, [i for group in inherited.values() for i in group] + turn.input_items)
+
+
+def context_tokens(engine: Engine, body: dict[str, Any], turn: Turn) -> int:
+    """The turn's input in tokens: the upstream's count where it offers one, else the chain's
+    size at its last response (its input and output tokens)."""
+    try:
+        if engine.kind is CHAT:
+            payload = json.loads(turn.body)
+            prompt = {key: payload[key] for key in ("model", "messages", "tools") if payload.get(key)}
+        else:
+            prompt = engine.builder.chat_prompt(body)
+        count = engine.client.count_tokens(prompt)
+    except APIError:
+        count = None
+    if count is not None:
+        return count
+    usage = (turn.history.parent.response.get("usage") or {}) if turn.history.parent is not None else {}
+    return (usage.get("input_tokens") or 0) + (usage.get("output_tokens") or 0)
+
+
+def compacted_first(engine: Engine, body: dict[str, Any], turn: Turn, cache: ParentCache | None,
+                    headers: Mapping[str, str] | None) -> Turn:
+    """`context_management` compaction: a compaction turn over everything but the newest input,
+    then the request over the compacted window, its output led by the compaction item."""
+    request, history = turn.request, turn.history
+    older, newest = split_newest(turn.input_items)
+    if not older and history.parent is None and not history.conversation_id:
+        return turn     # nothing came before the new request
+    carried = {key: request[key] for key in ("previous_response_id", "conversation", "instructions")
+               if request.get(key) is not None}
+    final = engine.complete(engine.builder.prepare(
+        {"model": request["model"], "input": older + [{"type": TRIGGER}], "store": False, **carried},
+        cache))
+    previous = request.get("previous_response_id")
+    inherited = engine.repository.chain_items(previous) if previous else {}
+    context = [item for group in inherited.values() for item in group] + older
+    window = kept_user_messages(context) + final["output"] + newest
+    answer_turn = engine.builder.prepare({**body, "input": window}, cache, headers)
+    answer_turn.leading_items = final["output"]
+    return answer_turn

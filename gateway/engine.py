@@ -20,17 +20,16 @@ from typing import Any, Iterator, Mapping
 from gateway import compaction, proxy
 from gateway.config import Settings
 from gateway.crypto import ReasoningCipher
-from gateway.errors import APIError, invalid_request, server_error
+from gateway.errors import APIError, server_error
 from gateway.history import HistoryResolver, ParentCache
 from gateway.lifecycle import InFlight
 from gateway.metrics import ACTIVE_STREAMS
 from gateway.tools import ToolMap
 from gateway.translate.from_upstream import EventBuilder
-from gateway.translate.inputs import join_fragments, normalize_input
+from gateway.translate.inputs import join_fragments
 from gateway.turn import Turn, TurnBuilder, kept_request
 from gateway.upstream.client import UpstreamClient
 from gateway.upstream.kinds import KINDS
-from schemas import parse_compact_request
 from storage.repository import Fragment, ParentContext, Repository, StoredTurn
 
 log = logging.getLogger(__name__)
@@ -53,7 +52,12 @@ class Engine:
                 headers: Mapping[str, str] | None = None) -> Turn:
         """Validate and translate (gateway/turn.py); `cache` holds a WebSocket connection's recent
         responses, `headers` are the client's (passed on by the proxy path only)."""
-        return self.builder.prepare(body, cache, headers)
+        turn = self.builder.prepare(body, cache, headers)
+        limit = compaction.threshold(turn.request)
+        if limit and not turn.compacting and not turn.proxy and compaction.context_tokens(self, body, turn) >= limit:
+            return compaction.compacted_first(self, body, turn, cache, headers)
+        return turn
+
 
     def count_input_tokens(self, body: Any) -> int:
         """`POST /v1/responses/input_tokens`: the input as the upstream would see it, counted by the
@@ -66,18 +70,8 @@ class Engine:
         return count
 
     def compact(self, body: Any) -> dict[str, Any]:
-        """`POST /v1/responses/compact`: a compaction turn (not stored) over the chain and input."""
-        params = parse_compact_request(body)
-        if params["input"] is None and not params["previous_response_id"]:
-            raise invalid_request("There is nothing to compact: send `input` or `previous_response_id`.",
-                                  param="input")
-        items = normalize_input(params["input"]) + [{"type": compaction.TRIGGER}]
-        fields = ("previous_response_id", "instructions", "prompt_cache_key")
-        turn = self.prepare({"model": params["model"], "input": items, "store": False,
-                             **{key: params[key] for key in fields if params[key] is not None}})
-        final = self.complete(turn)
-        inherited = self.repository.chain_items(params["previous_response_id"]) if params["previous_response_id"] else {}
-        return compaction.compacted(final, [i for group in inherited.values() for i in group] + turn.input_items)
+        """`POST /v1/responses/compact` (gateway/compaction.py)."""
+        return compaction.compact(self, body)
 
     # -- streaming -----------------------------------------------------------------------------
     def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
@@ -116,7 +110,7 @@ class Engine:
         if upstream is not None:
             self.in_flight.add(response_id, upstream)
         try:
-            yield opening
+            yield opening + [event for item in turn.leading_items for event in builder.add_item(item)]
             closing = yield from self._run_upstream(turn, builder, upstream, error)
         except GeneratorExit:
             builder.fail(server_error(500, "The client disconnected before the response finished."))

@@ -32,7 +32,7 @@ def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
     """Whether a Responses upstream can serve the request alone: nothing stored or continued, only
     function tools, and only items it knows (no sealed reasoning, references or Codex shapes)."""
     return (not request["store"] and not request.get("previous_response_id") and request.get("conversation") is None
-            and request.get("generate") is not False
+            and request.get("generate") is not False and not request.get("context_management")
             and all(tool.get("type") == "function" for tool in request.get("tools") or [])
             and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
 

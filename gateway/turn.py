@@ -49,6 +49,7 @@ class Turn:
     first_delta_at: float | None = None       # time.monotonic() of the first output delta
     compacting: bool = False                  # compaction_trigger: the output is one compaction item
     summary: str = ""                         # the summary such a turn sealed
+    leading_items: list[dict[str, Any]] = field(default_factory=list)   # a compaction done first
 
     def batches(self, upstream: Any, feed: Any) -> Iterator[list[dict[str, Any]]]:
         """Each upstream payload through `feed` (a decoder or the proxy's relay); the non-empty

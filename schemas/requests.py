@@ -50,6 +50,17 @@ class TextSchema(Schema):
     verbosity = StrictString(allow_none=True, validate=validate.OneOf(("low", "medium", "high")))
 
 
+class ContextManagementSchema(Schema):
+    """`context_management` entries; `compaction` with `compact_threshold` compacts first once the
+    input reaches that many tokens (gateway/compaction.py)."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    type = StrictString(required=True, validate=validate.OneOf(("compaction",)))
+    compact_threshold = StrictInt(allow_none=True, load_default=None, validate=validate.Range(min=1))
+
+
 class ReasoningSchema(Schema):
     class Meta:
         unknown = INCLUDE
@@ -93,6 +104,7 @@ class ResponseCreateSchema(Schema):
     service_tier = StrictString(allow_none=True, load_default=None)
     stream_options = JSONObject(allow_none=True, load_default=None)
     generate = StrictBool(allow_none=True, load_default=None)
+    context_management = fields.List(fields.Nested(ContextManagementSchema), allow_none=True, load_default=None)
 
     @validates("input")
     def _input_size(self, value: Any, **kwargs) -> None:

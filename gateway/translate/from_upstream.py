@@ -110,6 +110,14 @@ class EventBuilder:
         call.append(arguments)
         return events
 
+    def add_item(self, item: dict[str, Any]) -> list[dict[str, Any]]:
+        """A whole item the gateway made itself (a compaction done first): added and done at once."""
+        events = self._close_open()
+        index = len(self.response["output"])
+        self.response["output"].append(item)
+        return events + [self._event("response.output_item.added", output_index=index, item=item),
+                         self._event("response.output_item.done", output_index=index, item=item)]
+
     # -- the end ---------------------------------------------------------------------------
     def complete(self) -> list[dict[str, Any]]:
         """The upstream finished normally: close the items, status `completed`."""

@@ -131,3 +131,33 @@ def test_a_failed_summary_fails_the_compaction(gateway, upstream):
 def test_a_bad_compact_request_is_a_400(gateway, upstream, body, param):
     resp = requests.post(f"{gateway}/v1/responses/compact", json=body, timeout=10)
     assert resp.status_code == 400 and resp.json()["error"]["param"] == param
+
+
+def auto(threshold: int) -> list[dict]:
+    return [{"type": "compaction", "compact_threshold": threshold}]
+
+
+@pytest.mark.parametrize("tokenize", [True, False], ids=["upstream-count", "last-usage"])
+def test_context_management_compacts_first_once_the_input_reaches_the_threshold(gateway, upstream, tokenize):
+    upstream.tokenize = tokenize
+    upstream.enqueue(fake.text("Paris is the capital of France, and a long answer it is."), fake.text(SUMMARY),
+                     fake.text("Madrid."))
+    first = create(gateway, input="Capital of France? Tell me at length.")
+    resp, events = post_stream(gateway, {"model": MODEL, "previous_response_id": first["id"],
+                                         "input": "And Spain?", "context_management": auto(5)})
+    final = check_stream(events)
+    assert resp.status_code == 200 and [i["type"] for i in final["output"]] == ["compaction", "message"]
+    assert collect_text(final) == "Madrid."
+    summary_call, answer_call = upstream.chat_requests()[-2:]
+    assert "Context checkpoint" in summary_call["messages"][-1]["content"]
+    answered = [m["content"] for m in answer_call["messages"]]
+    assert answered[0] == "Capital of France? Tell me at length." and SUMMARY in answered[1]
+    assert answered[-1] == "And Spain?" and not any("Paris is" in text for text in answered)
+
+
+def test_context_management_below_the_threshold_just_answers(gateway, upstream):
+    upstream.enqueue(fake.text("Paris."), fake.text("Madrid."))
+    first = create(gateway, input="Capital of France?")
+    second = create(gateway, previous_response_id=first["id"], input="And Spain?",
+                    context_management=auto(100_000))
+    assert [i["type"] for i in second["output"]] == ["message"] and len(upstream.chat_requests()) == 2
