@@ -308,6 +308,21 @@ def input_tokens_count(t: Target) -> None:
     assert counted > 0
 
 
+def compaction_round_trip(t: Target) -> None:
+    """A context compacted by the model (`/v1/responses/compact`), then carried on with its window."""
+    t.prime(fake.text("A summary of the talk."), fake.text("Carried on."))
+    resp = requests.post(f"{t.url}/v1/responses/compact", timeout=120, json={
+        "model": t.model, "input": [{"role": "user", "content": "Remember the word apple."},
+                                    {"role": "assistant", "content": "I will remember apple."}]})
+    assert resp.status_code == 200, resp.text
+    window = resp.json()["output"]
+    assert [item["type"] for item in window] == ["message", "compaction"] and window[-1]["encrypted_content"]
+    final = t.completed({"input": window + [{"role": "user", "content": "Which word?"}], "store": False})
+    assert final["status"] == "completed"
+    for sent in t.upstream_bodies()[-1:]:
+        assert "Remember the word apple." in json.dumps(sent) and "I will remember apple." not in json.dumps(sent)
+
+
 # -- the rest of the surface ---------------------------------------------------------------------
 
 def models_catalog_and_ready(t: Target) -> None:
@@ -322,4 +337,5 @@ def models_catalog_and_ready(t: Target) -> None:
 
 SCENARIOS = (models_catalog_and_ready, plain_text, streamed_text, stateless_text, max_output_tokens, forced_required, forced_named,
              namespace_call, custom_call, tool_search_call, json_schema_output, chain_with_tool_result,
-             context_overflow, unknown_model, websocket_turns, jsonrpc_calls, input_tokens_count)
+             context_overflow, unknown_model, websocket_turns, jsonrpc_calls, input_tokens_count,
+             compaction_round_trip)
