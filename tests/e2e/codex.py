@@ -112,7 +112,8 @@ class Codex:
     """One Codex configuration (its own CODEX_HOME); `exec` runs one non-interactive turn."""
 
     def __init__(self, binary: Path, gateway: GunicornGateway, tmp_path: Path, transport: str = "http", *,
-                 model: str, mcp: bool = True, timeout_s: float = CODEX_TIMEOUT_S) -> None:
+                 model: str, mcp: bool = True, timeout_s: float = CODEX_TIMEOUT_S, builtin_provider: bool = False,
+                 extra_config: str = "") -> None:
         assert transport in TRANSPORTS, transport
         self.binary, self.gateway, self.tmp_path, self.transport = binary, gateway, tmp_path, transport
         self.timeout_s = timeout_s
@@ -123,8 +124,16 @@ class Codex:
         self.workdir.mkdir()
         python = VENV_PYTHON if VENV_PYTHON.exists() else Path(sys.executable)
         url = gateway.url
+        # The built-in OpenAI provider pointed at the gateway (`openai_base_url`) is what Codex's
+        # remote compaction needs; a custom provider is how most users configure it.
         config = f"""\
 model = "{model}"
+{extra_config}
+"""
+        if builtin_provider:
+            config += f'openai_base_url = "{url}/v1"\n'
+        else:
+            config += f"""\
 model_provider = "gateway"
 
 [model_providers.gateway]
@@ -147,7 +156,7 @@ env = {{ MCP_ECHO_LOG = {json.dumps(str(self.mcp_log))} }}
         (self.home / "config.toml").write_text(config)
 
     def exec(self, prompt: str) -> CodexRun:
-        env = {**os.environ, "CODEX_HOME": str(self.home), "GATEWAY_API_KEY": API_KEY}
+        env = {**os.environ, "CODEX_HOME": str(self.home), "GATEWAY_API_KEY": API_KEY, "OPENAI_API_KEY": API_KEY}
         cmd = [str(self.binary), "exec", "--json", "--skip-git-repo-check",
                "--dangerously-bypass-approvals-and-sandbox", prompt]
         log_offset = self.gateway.log_path.stat().st_size

@@ -154,7 +154,8 @@ class _Handler(BaseHTTPRequestHandler):
                 404, f"The model `{model}` does not exist.", param="model"))
         chat = body if path == CHAT_PATH else chat_view(body)
         interrupt = fake._interrupt  # this generation's event: reset()/stop() set it
-        script = fake._next_script() or auto_script(
+        unscripted = fake.auto_when is not None and fake.auto_when(chat)
+        script = (None if unscripted else fake._next_script()) or auto_script(
             chat, headers, tokens=fake.auto_tokens, delay_s=fake.auto_delay_s)
         if script.status != 200:
             return self._send_json(script.status, script.error_body or {}, script.headers)
@@ -259,6 +260,7 @@ class FakeUpstream:
         self.auto_tokens, self.auto_delay_s = auto_tokens, auto_delay_s
         self.health_status = 200
         self.tokenize = True    # False: no /tokenize, as upstreams other than vLLM
+        self.auto_when = None   # a predicate on the (chat) body: such requests skip the script queue
         self._lock = threading.Lock()
         self._queue: deque[Script] = deque()
         self._log: list[dict] = []
@@ -362,6 +364,7 @@ class FakeUpstream:
             old, self._interrupt = self._interrupt, threading.Event()
         self.health_status = 200
         self.tokenize = True
+        self.auto_when = None
         old.set()
 
     def models_payload(self) -> dict:
