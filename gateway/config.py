@@ -112,6 +112,7 @@ class Settings:
     ws_idle_timeout_s: float = 900.0
     ws_queued_frames: int = 8
     jsonrpc_max_calls: int = 64
+    background_max_runs: int = 256
     upstream_api: str = "chat"
     worker_lease_s: float = 30.0
     request_read_timeout_s: float = 30.0
@@ -130,6 +131,8 @@ class Settings:
             raise SettingsError(f"RESPONSE_TTL_DAYS must be 0 (keep forever) or a number of days, got {self.response_ttl_days:g}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"GATEWAY_PORT must be a TCP port (1-65535), got {self.port}")
+        if self.background_max_runs < 1:
+            raise SettingsError(f"BACKGROUND_MAX_RUNS must be at least 1, got {self.background_max_runs}")
         if self.jsonrpc_max_calls < 1:
             raise SettingsError(f"JSONRPC_MAX_CALLS must be at least 1, got {self.jsonrpc_max_calls}")
         if self.upstream_api not in UPSTREAM_APIS:
@@ -168,6 +171,7 @@ class Settings:
             ws_idle_timeout_s=_float(env, "WS_IDLE_TIMEOUT_S", defaults.ws_idle_timeout_s),
             ws_queued_frames=_int(env, "WS_QUEUED_FRAMES", defaults.ws_queued_frames),
             jsonrpc_max_calls=_int(env, "JSONRPC_MAX_CALLS", defaults.jsonrpc_max_calls),
+            background_max_runs=_int(env, "BACKGROUND_MAX_RUNS", defaults.background_max_runs),
             upstream_api=(env.get("UPSTREAM_API") or defaults.upstream_api).strip().lower(),
             worker_lease_s=_float(env, "WORKER_LEASE_S", defaults.worker_lease_s),
             request_read_timeout_s=_float(env, "REQUEST_READ_TIMEOUT_S", defaults.request_read_timeout_s),

@@ -33,6 +33,7 @@ from gateway.upstream.kinds import KINDS
 from storage.repository import Fragment, ParentContext, Repository, StoredTurn
 
 log = logging.getLogger(__name__)
+CANCELLED_CODE = "response_cancelled"       # Engine.cancel with it: the response ends `cancelled`
 
 
 class Engine:
@@ -103,8 +104,8 @@ class Engine:
         builder = self._events(turn)
         opening = builder.start()
         upstream, error = self._open(turn)
-        if error is None and turn.request["store"] and self.worker_id:
-            error = self._record_start(turn)
+        if error is None and turn.request["store"] and self.worker_id and not turn.request["background"]:
+            error = self.record_start(turn)     # (a background response was recorded when queued)
         turn.refused = error
         response_id = turn.response["id"]
         if upstream is not None:
@@ -126,7 +127,8 @@ class Engine:
     def _events(self, turn: Turn) -> EventBuilder:
         if turn.compacting:
             return compaction.CompactionEvents(turn.response, turn.tool_map, self.cipher.seal)
-        return EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
+        return EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal,
+                            sequence_start=1 if turn.request["background"] else 0)
 
     def cancel(self, turn: Turn, error: APIError) -> None:
         """From another thread: its client went away, so end the turn's upstream stream now. The
@@ -139,7 +141,7 @@ class Engine:
         """From another thread: end the turn's upstream stream now; the response fails with `error`."""
         self.in_flight.abort(turn.response["id"], error)
 
-    def _record_start(self, turn: Turn) -> APIError | None:
+    def record_start(self, turn: Turn) -> APIError | None:
         """Record the stored response as in progress, naming this worker, so it exists (and is
         marked failed, not lost, should the worker die) before the client sees its id."""
         history = turn.history
@@ -182,7 +184,7 @@ class Engine:
             return decoder.end()
         except APIError as error:
             if error is turn.cancelled:
-                return builder.incomplete(None)
+                return builder.cancelled() if error.code == CANCELLED_CODE else builder.incomplete(None)
             log.warning("response failed", extra={"fields": {"response_id": turn.response["id"], "code": error.code}})
             return builder.fail(error)
         except Exception:  # a bug must still end the stream with a terminal event

@@ -99,8 +99,9 @@ class TurnBuilder:
         """Validate and translate; `cache` holds a WebSocket connection's recent responses, `headers`
         are the client's (passed on by the proxy path only)."""
         request = parse_create_request(body)
-        if request["background"]:
-            raise invalid_request("background mode is not supported by this gateway.", param="background")
+        if request["background"] and (cache is not None or not request["store"]):
+            raise invalid_request("background mode needs store: true, and is not available over WebSocket.",
+                                  param="background")
         items = with_ids(self._resolve_references(normalize_input(request["input"])))
         compacting = compaction.check_trigger(items)
         if compacting:

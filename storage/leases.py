@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from typing import Any, Callable
 
+from storage.background import log_terminal
 from storage.db import db, write_transaction
 from storage.models import ResponseRecord, WorkerRecord
 
@@ -58,6 +59,8 @@ def fail_abandoned(host: str, process_alive: Callable[[int], bool], error: dict[
             with write_transaction():
                 done = (ResponseRecord.update(status="failed", worker=None, response=response)
                         .where((ResponseRecord.id == row.id) & (ResponseRecord.worker == row.worker)).execute())
+                if done:
+                    log_terminal(row.id, response)
             if done:
                 failed.append(row.id)
         if dead:

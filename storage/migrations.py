@@ -9,12 +9,12 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from peewee import CharField, TextField
+from peewee import BooleanField, CharField, TextField
 from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as schema_migrate
 
 from storage.db import db, is_sqlite, write_transaction
-from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord, WorkerRecord
+from storage.models import ConversationRecord, EventRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord, WorkerRecord
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
@@ -81,8 +81,14 @@ def _v7_item_references(database) -> None:
     database.execute_sql("CREATE INDEX IF NOT EXISTS items_public_id ON items (tenant, item_id)")
 
 
+def _v8_background(database) -> None:
+    database.create_tables([EventRecord], safe=True)
+    # Set by a cancel request on any worker; the worker running the response polls for it.
+    _add_response_columns(database, ("cancel_requested", BooleanField(null=True)))
+
+
 MIGRATIONS: list[Callable] = [_v1_initial, _v2_secrets, _v3_checkpoints, _v4_lean_indexes, _v5_responses_fragments,
-                              _v6_worker_leases, _v7_item_references]
+                              _v6_worker_leases, _v7_item_references, _v8_background]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

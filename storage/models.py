@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 
-from peewee import AutoField, BooleanField, CharField, IntegerField, Model, TextField
+from peewee import AutoField, BooleanField, CompositeKey, CharField, IntegerField, Model, TextField
 
 from storage.db import db
 
@@ -66,6 +66,8 @@ class ResponseRecord(BaseModel):
     responses_segment = TextField(null=True)
     # Schema v6: the worker serving a response while it is in progress (see WorkerRecord).
     worker = CharField(max_length=128, null=True)
+    # Schema v8: a background response someone asked to cancel (its worker polls for this).
+    cancel_requested = BooleanField(null=True)   # NULL: not asked; rows are written by raw inserts
 
     class Meta:
         table_name = "responses"
@@ -126,3 +128,16 @@ class WorkerRecord(BaseModel):
 
 
 ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord, WorkerRecord)
+
+
+class EventRecord(BaseModel):
+    """The logged stream of a background response, one row per event, so any worker or instance
+    sharing the database can replay it (`starting_after`) and follow it to its terminal event."""
+
+    response_id = CharField(max_length=64)
+    seq = IntegerField()                      # the event's sequence_number
+    data = JSONText()
+
+    class Meta:
+        table_name = "response_events"
+        primary_key = CompositeKey("response_id", "seq")

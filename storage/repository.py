@@ -12,6 +12,7 @@ from typing import Any, NamedTuple
 
 from peewee import IntegrityError, fn
 
+from storage.background import BackgroundLog
 from storage.conversations import Conversations
 from storage.db import db, write_connection, write_transaction
 from storage.models import ItemRecord, ResponseRecord, SecretRecord
@@ -115,7 +116,7 @@ def _json(value: Any) -> str:
     return ItemRecord.data.db_value(value)
 
 
-class Repository(Conversations):
+class Repository(Conversations, BackgroundLog):
     def __init__(self, tenant: str = "default") -> None:
         self.tenant = tenant
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, g, jsonify, request
 
+from gateway import background
 from gateway.api import scope
 from gateway.api.pagination import include_params, page_params, with_includes
 from gateway.client_watch import CLIENT_WATCH
@@ -39,6 +40,11 @@ def create_response():
     engine = scope().engine
     turn = engine.prepare(json_body(), headers=request.headers)
     g.access.turn = turn
+    if turn.request["background"]:
+        queued = background.RUNS.launch(engine, turn)
+        if turn.request["stream"]:
+            return stream_log(queued["response"]["id"], after=-1)
+        return jsonify(queued["response"])
     if turn.request["stream"]:
         return Response(encode_stream(engine.stream_batches(turn)), mimetype=SSE_MIMETYPE, headers=SSE_HEADERS)
     with CLIENT_WATCH.watching(request.environ, lambda: engine.cancel(turn, CLIENT_GONE)):
@@ -55,12 +61,40 @@ def count_input_tokens():
     return jsonify({"object": "response.input_tokens", "input_tokens": scope().engine.count_input_tokens(json_body())})
 
 
+def stream_log(response_id: str, after: int) -> Response:
+    """A background response's logged events after `after`, following it to its terminal event."""
+    return Response(encode_stream(background.follow(scope().records, response_id, after)), mimetype=SSE_MIMETYPE,
+                    headers=SSE_HEADERS)
+
+
+def starting_after() -> int:
+    raw = request.args.get("starting_after", "-1")
+    try:
+        value = int(raw)
+    except ValueError:
+        value = -2
+    if value < -1:
+        raise invalid_request("starting_after must be a sequence number (an integer of 0 or more).",
+                              param="starting_after")
+    return value
+
+
 @bp.get("/responses/<response_id>")
 def get_response(response_id: str):
-    if request.args.get("stream", "false").lower() == "true":
-        raise invalid_request("Streaming a stored response is only available for background responses, "
-                              "which this gateway does not run.", param="stream")
     response = scope().records.get_response(response_id)
+    if response is None:
+        raise not_found(response_id)
+    if request.args.get("stream", "false").lower() == "true":
+        if not response.get("background"):
+            raise invalid_request("Streaming a stored response is only available for background responses.",
+                                  param="stream")
+        return stream_log(response_id, starting_after())
+    return jsonify(response)
+
+
+@bp.post("/responses/<response_id>/cancel")
+def cancel_response(response_id: str):
+    response = background.cancel(scope().records, response_id)
     if response is None:
         raise not_found(response_id)
     return jsonify(response)

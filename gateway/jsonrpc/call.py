@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 from werkzeug.datastructures import Headers
 
 from gateway.access import AccessRecord, request_id_from
-from gateway.errors import APIError
+from gateway.errors import APIError, invalid_request
 
 if TYPE_CHECKING:
     from gateway.engine import Engine, Turn
@@ -91,6 +91,9 @@ class ResponsesCall(threading.Thread):
         self.access.tenant = tenant
         engine = self.session.services.scope(tenant).engine
         turn = engine.prepare(self.params["body"], headers=self.headers)
+        if turn.request["background"]:
+            raise invalid_request("background mode is not available over JSON-RPC: the host follows each "
+                                  "call's events itself.", param="background")
         self.access.turn = turn
         with self._lock:
             if self._stop_request is not None:

@@ -26,13 +26,13 @@ log = logging.getLogger(__name__)
 
 class EventBuilder:
     def __init__(self, response: dict[str, Any], tool_map: ToolMap, reasoning_output: str = "text",
-                 seal: Callable[[str], str] | None = None) -> None:
+                 seal: Callable[[str], str] | None = None, sequence_start: int = 0) -> None:
         self.response = response
         self.seal = seal
         self.tool_map = tool_map
         self.reasoning_output = reasoning_output
         self.error: APIError | None = None
-        self._seq = 0
+        self._seq = sequence_start          # 1 for background responses: `response.queued` was 0
         self._open: Any = None
         self._calls: dict[Hashable, CallItem] = {}
         self._buffered: list[CallItem] = []
@@ -131,6 +131,13 @@ class EventBuilder:
         self._set_terminal("incomplete", incomplete=reason)
         return events
 
+    def cancelled(self) -> list[dict[str, Any]]:
+        """A background response cancelled on request: status `cancelled` (its stream ends with
+        `response.incomplete`, the Responses event set having no cancelled event)."""
+        events = self._close_open("incomplete")
+        self._set_terminal("cancelled")
+        return events
+
     def fail(self, error: APIError) -> list[dict[str, Any]]:
         self.error = error
         events = self._close_open("incomplete")
@@ -146,7 +153,8 @@ class EventBuilder:
         self.response["usage"] = self.usage
 
     def terminal_event(self) -> dict[str, Any]:
-        kind = {"completed": "response.completed", "incomplete": "response.incomplete"}.get(
+        kind = {"completed": "response.completed", "incomplete": "response.incomplete",
+                "cancelled": "response.incomplete"}.get(
             self.response["status"], "response.failed")
         return self._lifecycle(kind)
 

@@ -59,7 +59,7 @@ def new_response(request: dict[str, Any], *, response_id: str | None = None) -> 
         "max_tool_calls": request.get("max_tool_calls"),
         "usage": None,
         "store": request.get("store", True),
-        "background": False,
+        "background": bool(request.get("background")),
         "service_tier": request.get("service_tier") or "default",
         "metadata": request.get("metadata") or {},
         "safety_identifier": request.get("safety_identifier"),
