@@ -45,24 +45,6 @@ SPARES = 3
 PATCH = "*** Begin Patch\n*** Add File: hello.txt\n+hello from codex\n*** End Patch\n"
 
 
-# -- servers ---------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def e2e_upstream():
-    with FakeUpstream(models=(MODEL,)) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def e2e_gateway(e2e_upstream, tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("e2e-gateway")
-    server = GunicornGateway.for_upstream(e2e_upstream.base_url, tmp, UPSTREAM_TIMEOUT_S="2,30",
-                                          GATEWAY_THREADS="16", GATEWAY_ACCESS_LOG="1", LOG_LEVEL="INFO")
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
 def fake(e2e_upstream):
     """The module's fake upstream with an empty script queue and request log for this test."""

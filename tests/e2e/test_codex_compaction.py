@@ -21,7 +21,6 @@ from gateway.compaction import SUMMARY_INTRO, SUMMARY_REQUEST
 from tests.e2e.codex import Codex
 from tests.e2e.test_codex_cli import diagnostics
 from tests.fakes.upstream import FakeUpstream, text, tool_calls
-from tests.support import GunicornGateway
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 MODEL = "fake-model"
@@ -31,31 +30,16 @@ LIMIT = "model_auto_compact_token_limit = 300"
 CODEX_LOCAL_PROMPT = "CONTEXT CHECKPOINT COMPACTION"
 
 
-@pytest.fixture(scope="module")
-def compaction_upstream():
-    with FakeUpstream(models=(MODEL,)) as fake:
-        yield fake
-
-
-@pytest.fixture(scope="module")
-def compaction_gateway(compaction_upstream, tmp_path_factory):
-    server = GunicornGateway.for_upstream(compaction_upstream.base_url, tmp_path_factory.mktemp("compaction"),
-                                          UPSTREAM_TIMEOUT_S="2,30", GATEWAY_ACCESS_LOG="1", LOG_LEVEL="INFO")
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.fixture
-def fake(compaction_upstream):
-    compaction_upstream.reset()
-    compaction_upstream.auto_when = lambda chat: not chat.get("tools")    # compaction requests
+def fake(e2e_upstream):
+    e2e_upstream.reset()
+    e2e_upstream.auto_when = lambda chat: not chat.get("tools")    # compaction requests
     for step in range(STEPS):
-        compaction_upstream.enqueue(tool_calls([{"name": "exec_command",
-                                                 "arguments": {"cmd": f"echo step{step} " + "x" * 200}}]))
-    compaction_upstream.enqueue(text(FINAL), *[text("UNEXPECTED spare reply") for _ in range(3)])
-    yield compaction_upstream
-    compaction_upstream.reset()
+        e2e_upstream.enqueue(tool_calls([{"name": "exec_command",
+                                          "arguments": {"cmd": f"echo step{step} " + "x" * 200}}]))
+    e2e_upstream.enqueue(text(FINAL), *[text("UNEXPECTED spare reply") for _ in range(3)])
+    yield e2e_upstream
+    e2e_upstream.reset()
 
 
 def last_user_texts(fake: FakeUpstream) -> list[str]:
@@ -69,11 +53,11 @@ def assert_session_went_on(run) -> None:
     assert [m["text"] for m in run.items("agent_message")][-1:] == [FINAL]
 
 
-def test_remote_compaction_with_the_builtin_provider(codex_bin, compaction_gateway, fake, tmp_path):
-    codex = Codex(codex_bin, compaction_gateway, tmp_path, "websocket", model=MODEL, mcp=False,
+def test_remote_compaction_with_the_builtin_provider(codex_bin, e2e_gateway, fake, tmp_path):
+    codex = Codex(codex_bin, e2e_gateway, tmp_path, "websocket", model=MODEL, mcp=False,
                   builtin_provider=True, extra_config=LIMIT)
     run = codex.exec("Run the steps one by one.")
-    with diagnostics(run, fake, compaction_gateway):
+    with diagnostics(run, fake, e2e_gateway):
         assert_session_went_on(run)
         asked = last_user_texts(fake)
         assert any(SUMMARY_REQUEST[:40] in text_ for text_ in asked), "the gateway wrote no summary"
@@ -82,10 +66,10 @@ def test_remote_compaction_with_the_builtin_provider(codex_bin, compaction_gatew
         assert not any(CODEX_LOCAL_PROMPT in text_ for text_ in asked), "Codex compacted locally instead"
 
 
-def test_local_compaction_with_a_custom_provider(codex_bin, compaction_gateway, fake, tmp_path):
-    codex = Codex(codex_bin, compaction_gateway, tmp_path, "http", model=MODEL, mcp=False, extra_config=LIMIT)
+def test_local_compaction_with_a_custom_provider(codex_bin, e2e_gateway, fake, tmp_path):
+    codex = Codex(codex_bin, e2e_gateway, tmp_path, "http", model=MODEL, mcp=False, extra_config=LIMIT)
     run = codex.exec("Run the steps one by one.")
-    with diagnostics(run, fake, compaction_gateway):
+    with diagnostics(run, fake, e2e_gateway):
         assert_session_went_on(run)
         asked = last_user_texts(fake)
         assert any(CODEX_LOCAL_PROMPT in text_ for text_ in asked), "Codex did not compact"
