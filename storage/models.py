@@ -127,7 +127,6 @@ class WorkerRecord(BaseModel):
         table_name = "gateway_workers"
 
 
-ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord, WorkerRecord)
 
 
 class EventRecord(BaseModel):
@@ -141,3 +140,6 @@ class EventRecord(BaseModel):
     class Meta:
         table_name = "response_events"
         primary_key = CompositeKey("response_id", "seq")
+
+
+ALL_MODELS = (SchemaVersion, ResponseRecord, ItemRecord, ConversationRecord, SecretRecord, WorkerRecord, EventRecord)

@@ -15,7 +15,7 @@ from peewee import IntegrityError, fn
 from storage.background import BackgroundLog
 from storage.conversations import Conversations
 from storage.db import db, write_connection, write_transaction
-from storage.models import ItemRecord, ResponseRecord, SecretRecord
+from storage.models import EventRecord, ItemRecord, ResponseRecord, SecretRecord
 from storage.rows import Page, page_of_list
 
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
@@ -200,6 +200,7 @@ class Repository(Conversations, BackgroundLog):
                 return False
             ResponseRecord.update(deleted=True, response=None, request=None, worker=None).where(
                 ResponseRecord.id == response_id).execute()
+            EventRecord.delete().where(EventRecord.response_id == response_id).execute()   # a background log
             if row.worker is None:  # one in progress stays a tombstone, so finishing it cannot bring it back
                 self._purge_unreferenced(row.id)
         return True

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 
 from storage.db import db, write_transaction
-from storage.models import ConversationRecord, ItemRecord, ResponseRecord, SecretRecord
+from storage.models import ConversationRecord, EventRecord, ItemRecord, ResponseRecord, SecretRecord
 
 _CLAIM = "retention_last_pass"
 # Leaves of the chain forest older than the cutoff: old responses nothing descends from, not in progress.
@@ -60,6 +60,7 @@ def _purge_responses(ids: list[str]) -> None:
     with db.connection_context(), write_transaction():
         ItemRecord.delete().where(ItemRecord.response_id.in_(ids) & ItemRecord.conversation_id.is_null()).execute()
         ItemRecord.update(response_id=None).where(ItemRecord.response_id.in_(ids)).execute()
+        EventRecord.delete().where(EventRecord.response_id.in_(ids)).execute()
         ResponseRecord.delete().where(ResponseRecord.id.in_(ids)).execute()
 
 
