@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -323,6 +324,22 @@ def compaction_round_trip(t: Target) -> None:
         assert "Remember the word apple." in json.dumps(sent) and "I will remember apple." not in json.dumps(sent)
 
 
+def background_run(t: Target) -> None:
+    """A background response: queued at once, run to its end, its logged stream replayed whole."""
+    t.prime(fake.text("Done in the background."))
+    queued = t.post({"input": "Say something.", "background": True})
+    assert queued.status_code == 200 and queued.json()["status"] == "queued", queued.text
+    url = f"{t.url}/v1/responses/{queued.json()['id']}"
+    deadline = time.monotonic() + 120
+    while (final := requests.get(url, timeout=10).json())["status"] in ("queued", "in_progress"):
+        assert time.monotonic() < deadline, "the background response never finished"
+        time.sleep(0.1)
+    assert final["status"] == "completed", final
+    replay = requests.get(url, params={"stream": "true"}, stream=True, timeout=60)
+    events = list(iter_sse(replay))
+    assert events[0]["type"] == "response.queued" and check_stream(events) == final
+
+
 # -- the rest of the surface ---------------------------------------------------------------------
 
 def models_catalog_and_ready(t: Target) -> None:
@@ -338,4 +355,4 @@ def models_catalog_and_ready(t: Target) -> None:
 SCENARIOS = (models_catalog_and_ready, plain_text, streamed_text, stateless_text, max_output_tokens, forced_required, forced_named,
              namespace_call, custom_call, tool_search_call, json_schema_output, chain_with_tool_result,
              context_overflow, unknown_model, websocket_turns, jsonrpc_calls, input_tokens_count,
-             compaction_round_trip)
+             compaction_round_trip, background_run)
