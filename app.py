@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from flask import Flask, g, request
+from flask.json.provider import DefaultJSONProvider
 
 from gateway.access import AccessRecord, request_id_from
 from gateway.api import conversations, errors, health, jsonrpc, metrics, models, responses, ws
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     configure_logging(settings.log_level, settings.log_format, settings.log_bodies)
     app = Flask(__name__)
     app.config["MAX_CONTENT_LENGTH"] = settings.max_request_bytes
-    app.json.sort_keys = False
+    if isinstance(app.json, DefaultJSONProvider):
+        app.json.sort_keys = False      # Responses keep their fields in the API's order
     app.extensions["gateway"] = Services.build(settings)
 
     # A frame up to twice MAX_REQUEST_BYTES is read and refused with an error frame (the connection

@@ -51,7 +51,7 @@ class AccessRecord:
         usage = response.get("usage") or {}
         # The model label is the client's model name only once the upstream accepted it, so a client
         # inventing names cannot grow the metrics without bound.
-        model = response.get("model") if turn.upstream_status == 200 else "unknown"
+        model = (response.get("model") if turn.upstream_status == 200 else None) or "unknown"
         REQUEST_DURATION.labels(route=self.route, model=model).observe(duration)
         ttft = None
         if turn.first_delta_at is not None:

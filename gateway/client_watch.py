@@ -41,7 +41,7 @@ class ClientWatch:
         finally:
             self._forget(sock)
 
-    def _forget(self, sock: socket.socket) -> None:
+    def _forget(self, sock: Any) -> None:
         with self._lock:
             try:
                 self._selector.unregister(sock)
@@ -58,7 +58,7 @@ class ClientWatch:
                     key.data()
 
     @staticmethod
-    def _closed(sock: socket.socket) -> bool:
+    def _closed(sock: Any) -> bool:
         try:
             return sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT) == b""
         except BlockingIOError:

@@ -147,7 +147,7 @@ class CompactionEvents(EventBuilder):
         self._set_terminal("completed")
         return events
 
-    def incomplete(self, reason: str) -> list[dict[str, Any]]:
+    def incomplete(self, reason: str | None) -> list[dict[str, Any]]:
         """A summary cut short is no summary: the response fails rather than carry half of one."""
         return self.fail(server_error(502, f"The model's summary was cut short ({reason}); the context was not "
                                            "compacted. Retry, or compact less at once."))

@@ -10,7 +10,6 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
-
 # Which API the model server is called through: /v1/chat/completions or /v1/responses.
 UPSTREAM_APIS = ("chat", "responses")
 
@@ -128,7 +127,8 @@ class Settings:
         if not 3 <= self.worker_lease_s <= 3600:
             raise SettingsError(f"WORKER_LEASE_S must be between 3 and 3600 seconds, got {self.worker_lease_s:g}")
         if not (math.isfinite(self.response_ttl_days) and self.response_ttl_days >= 0):
-            raise SettingsError(f"RESPONSE_TTL_DAYS must be 0 (keep forever) or a number of days, got {self.response_ttl_days:g}")
+            raise SettingsError("RESPONSE_TTL_DAYS must be 0 (keep forever) or a number of days, "
+                                f"got {self.response_ttl_days:g}")
         if not 0 < self.port < 65536:
             raise SettingsError(f"GATEWAY_PORT must be a TCP port (1-65535), got {self.port}")
         if self.background_max_runs < 1:

@@ -15,7 +15,7 @@ relayed with only their quirks fixed.
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterator, Mapping
+from typing import Any, Generator, Mapping
 
 from gateway import compaction, proxy
 from gateway.config import Settings
@@ -75,7 +75,7 @@ class Engine:
         return compaction.compact(self, body)
 
     # -- streaming -----------------------------------------------------------------------------
-    def stream(self, turn: Turn) -> Iterator[dict[str, Any]]:
+    def stream(self, turn: Turn) -> Generator[dict[str, Any], None, None]:
         """The turn's events one at a time (WebSocket frames, non-streaming clients)."""
         batches = self.stream_batches(turn)
         try:
@@ -84,7 +84,7 @@ class Engine:
         finally:
             batches.close()
 
-    def stream_batches(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
+    def stream_batches(self, turn: Turn) -> Generator[list[dict[str, Any]], None, None]:
         """The turn's events as they are produced: each batch holds what one upstream chunk gave, so
         SSE writes it at once and in one piece (the opening events and the closing ones are a batch
         each). Upstream failures become `response.failed`, never an exception.
@@ -100,7 +100,7 @@ class Engine:
         finally:
             ACTIVE_STREAMS.dec()
 
-    def _stream_turn(self, turn: Turn) -> Iterator[list[dict[str, Any]]]:
+    def _stream_turn(self, turn: Turn) -> Generator[list[dict[str, Any]], None, None]:
         builder = self._events(turn)
         opening = builder.start()
         upstream, error = self._open(turn)
@@ -145,6 +145,8 @@ class Engine:
         """Record the stored response as in progress, naming this worker, so it exists (and is
         marked failed, not lost, should the worker die) before the client sees its id."""
         history = turn.history
+        if self.worker_id is None:      # no lease, nothing could mark it failed: not recorded early
+            return None
         try:
             self.repository.start_response(StoredTurn(
                 response=turn.response, request=kept_request(turn.request), input_items=[], chat_fragment="",
@@ -155,7 +157,7 @@ class Engine:
             return server_error(500, "The response could not be stored; try again.")
         return None
 
-    def prewarm(self, turn: Turn) -> Iterator[dict[str, Any]]:
+    def prewarm(self, turn: Turn) -> Generator[dict[str, Any], None, None]:
         """`generate: false`: record the turn's input as a chainable response without inference."""
         builder = EventBuilder(turn.response, turn.tool_map, self.settings.reasoning_output, self.cipher.seal)
         yield from builder.start()
@@ -196,8 +198,9 @@ class Engine:
         final = turn.response
         for event in self.stream(turn):
             final = event.get("response", final)
-        if turn.error is not None or turn.cancelled is not None:
-            raise turn.error or turn.cancelled
+        error = turn.error or turn.cancelled
+        if error is not None:
+            raise error
         return final
 
     # -- state ---------------------------------------------------------------------------------
@@ -209,7 +212,8 @@ class Engine:
             fragment = kind.encode([compaction.summary_message(turn.summary)], ToolMap(), replay)
             turn.own_fragments[kind.name] = fragment
         if fragment is None:
-            own_input = turn.input_fragment if kind is self.kind else kind.encode(turn.upstream_items, turn.tool_map, replay)
+            own_input = (turn.input_fragment if kind is self.kind
+                         else kind.encode(turn.upstream_items, turn.tool_map, replay))
             fragment = join_fragments(own_input, kind.encode(turn.response["output"], turn.tool_map, replay))
             turn.own_fragments[kind.name] = fragment
         return fragment
@@ -228,21 +232,23 @@ class Engine:
             fragments=[fragment("history", history.prefix, history.depth - 1),
                        fragment(turn.response["id"], self._own_fragment(turn, self.kind), history.depth)])
 
-    def _stored_fragments(self, turn: Turn) -> dict[str, dict[str, str | None]]:
+    def _stored_fragments(self, turn: Turn) -> dict[str, dict[str, Any]]:
         """For each upstream kind: the fragment to store (with a conversation's items before it) and
         the checkpoint segment, where the turn is at a checkpoint and the levels above have one."""
         history, replay = turn.history, self.settings.reasoning_replay
-        stored: dict[str, dict[str, str | None]] = {}
+        stored: dict[str, dict[str, Any]] = {}
         for kind in KINDS.values():
             own = self._own_fragment(turn, kind)
             before, segment = "", None
             if history.conversation_id:
-                before = history.prefix if kind is self.kind else kind.encode(history.conversation_items, ToolMap(), replay)
+                before = (history.prefix if kind is self.kind
+                          else kind.encode(history.conversation_items, ToolMap(), replay))
             if history.compacted or turn.compacting:
                 segment = own       # a segment without skip_parent: the chain walk stops here
             elif history.checkpoint:
                 texts = [level.for_kind(kind.name) for level in history.checkpoint[0]]
-                segment = join_fragments(*texts, own) if None not in texts else None
+                known = [text for text in texts if text is not None]
+                segment = join_fragments(*known, own) if len(known) == len(texts) else None
             stored[kind.name] = {"fragment": join_fragments(before, own), "segment": segment}
         return stored
 
@@ -258,7 +264,8 @@ class Engine:
                 self.repository.save_response(StoredTurn(
                     response=response, request=kept_request(request), input_items=turn.input_items,
                     chat_fragment=stored["chat"]["fragment"], segment=stored["chat"]["segment"],
-                    responses_fragment=stored["responses"]["fragment"], responses_segment=stored["responses"]["segment"],
+                    responses_fragment=stored["responses"]["fragment"],
+                    responses_segment=stored["responses"]["segment"],
                     skip_parent=history.checkpoint[1] if history.checkpoint else None,
                     fragment_version=self.history.version, loaded_tools=history.loaded_tools,
                     depth=history.depth, conversation_id=history.conversation_id))

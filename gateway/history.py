@@ -157,8 +157,8 @@ class HistoryResolver:
                                   code="previous_response_in_progress")
         check_pending_calls(parent.response.get("output") or [], new_input)
         depth = parent.depth + 1
-        texts = [fragment.for_kind(self.kind.name) for fragment in parent.fragments]
-        if None not in texts and all(fragment.version == self.version for fragment in parent.fragments):
+        texts = [text for fragment in parent.fragments if (text := fragment.for_kind(self.kind.name)) is not None]
+        if len(texts) == len(parent.fragments) and all(f.version == self.version for f in parent.fragments):
             prefix = join_fragments(*texts)
             checkpoint = _checkpoint(self._stored_levels(previous_id, depth) if cached else parent.fragments, depth)
         else:

@@ -76,8 +76,7 @@ def configure_logging(level: str, log_format: str = "json", log_bodies: bool = F
     _BODIES = log_bodies
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        root.addHandler(handler)
+        root.addHandler(logging.StreamHandler(sys.stderr))
     formatter = JSONFormatter() if log_format == "json" else TextFormatter()
     for handler in root.handlers:
         if isinstance(handler, logging.StreamHandler) and not isinstance(handler, logging.FileHandler):

@@ -10,7 +10,7 @@ and the stream can be ended at once when the worker stops or that client leaves.
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Any, Iterator
+from typing import TYPE_CHECKING, Any, Generator
 
 from gateway.errors import APIError, server_error
 from gateway.lifecycle import InFlight
@@ -37,7 +37,8 @@ def proxied(request: dict[str, Any], items: list[dict[str, Any]]) -> bool:
             and all(item.get("type") in _NATIVE_ITEMS and not item.get("encrypted_content") for item in items))
 
 
-def relay_batches(client: UpstreamClient, turn: "Turn", in_flight: InFlight) -> Iterator[list[dict[str, Any]]]:
+def relay_batches(client: UpstreamClient, turn: "Turn",
+                  in_flight: InFlight) -> Generator[list[dict[str, Any]], None, None]:
     """The upstream's own events, numbered and with its quirks fixed, one batch per upstream event."""
     relay = Relay(turn.response)
     upstream = None

@@ -62,7 +62,7 @@ class Services:
             with self._lock:
                 scope = self._scopes.get(tenant)
                 if scope is None:
-                    records = TimedRepository(Repository(tenant))
+                    records: Any = TimedRepository(Repository(tenant))     # a Repository, timed
                     engine = Engine(self.settings, self.upstream, records, self.cipher, self.in_flight,
                                     self.lease.worker_id)
                     scope = TenantScope(tenant, engine, records)

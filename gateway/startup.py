@@ -13,8 +13,8 @@ import time
 from typing import NoReturn
 from urllib.parse import urlparse, urlunparse
 
-from gateway.config import Settings, SettingsError
 from gateway import tenants
+from gateway.config import Settings, SettingsError
 from gateway.tenants import OPEN_WARNING, KeyRing
 
 EXIT_BAD_SETTING = 2

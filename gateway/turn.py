@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping
+from typing import Any, Generator, Mapping
 
 from gateway import compaction, proxy
 from gateway.config import Settings
@@ -51,7 +51,7 @@ class Turn:
     summary: str = ""                         # the summary such a turn sealed
     leading_items: list[dict[str, Any]] = field(default_factory=list)   # a compaction done first
 
-    def batches(self, upstream: Any, feed: Any) -> Iterator[list[dict[str, Any]]]:
+    def batches(self, upstream: Any, feed: Any) -> Generator[list[dict[str, Any]], None, None]:
         """Each upstream payload through `feed` (a decoder or the proxy's relay); the non-empty
         batches of events, noting when the first output delta (text, reasoning or tool arguments)
         was produced."""
@@ -71,7 +71,7 @@ def kept_request(request: dict[str, Any]) -> dict[str, Any]:
 
 def with_ids(items: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Input items as stored and listed: every item gets an id (clients' own ids are kept)."""
-    return [item if item.get("id") else {"id": new_id(_ID_PREFIX.get(item.get("type"), "item")), **item}
+    return [item if item.get("id") else {"id": new_id(_ID_PREFIX.get(str(item.get("type")), "item")), **item}
             for item in items]
 
 
@@ -170,7 +170,7 @@ class TurnBuilder:
 
     def _resolve_references(self, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """`item_reference` items become the tenant's stored items they name (one query)."""
-        wanted = [item.get("id") for item in items if item.get("type") == "item_reference"]
+        wanted = [str(item.get("id")) for item in items if item.get("type") == "item_reference"]
         if not wanted:
             return items
         found = self.repository.find_items(wanted)

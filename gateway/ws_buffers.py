@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import deque
-from typing import Any, Callable
+from typing import Any, Callable, SupportsIndex
 
 
 class SendOverflow(Exception):
@@ -104,7 +104,7 @@ class Inbox(list):
         if refused:
             self.on_refused()
 
-    def pop(self, index: int = -1) -> Any:
+    def pop(self, index: SupportsIndex = -1) -> Any:
         with self._lock:
             frame = super().pop(index)
             self.bytes -= len(frame)
@@ -116,7 +116,8 @@ def inbox_reader(max_frames: int, max_bytes: int) -> Callable[..., threading.Thr
     thread starts, so no frame is ever read into an unbounded buffer."""
 
     def reader(target: Callable[[], None]) -> threading.Thread:
-        target.__self__.input_buffer = Inbox(max_frames, max_bytes)   # the connection (a bound method's self)
+        connection = getattr(target, "__self__")     # the connection (the reader is its bound method)
+        connection.input_buffer = Inbox(max_frames, max_bytes)
         return threading.Thread(target=target, daemon=True)
 
     return reader

@@ -1,12 +1,14 @@
 """Bodies of the Conversations API."""
 from __future__ import annotations
 
+from typing import Any
+
 from marshmallow import EXCLUDE, Schema, fields, validate
 
 from schemas.fields import StrictString
 from schemas.items import ItemField
 
-_METADATA = dict(keys=StrictString(validate=validate.Length(max=64)),
+_METADATA: dict[str, Any] = dict(keys=StrictString(validate=validate.Length(max=64)),
                  values=StrictString(validate=validate.Length(max=512)),
                  validate=validate.Length(max=16, error="may hold at most 16 key-value pairs"))
 

@@ -7,7 +7,6 @@ from marshmallow import Schema, ValidationError
 
 from gateway.errors import APIError
 
-
 _BUCKETS = ("_schema", "key", "value")  # marshmallow's schema-level and Dict key/value buckets
 
 

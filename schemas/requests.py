@@ -11,8 +11,7 @@ from typing import Any
 from marshmallow import EXCLUDE, INCLUDE, Schema, ValidationError, fields, validate, validates
 
 from schemas.errors import load_body
-from schemas.fields import (Identifier, JSONObject, StrictBool, StrictInt, StrictNumber, StrictString,
-                            StringOrList)
+from schemas.fields import Identifier, JSONObject, StrictBool, StrictInt, StrictNumber, StrictString, StringOrList
 from schemas.items import ItemField
 from schemas.tools import ToolChoiceField, tool_field
 

@@ -74,7 +74,7 @@ def _after_fork_in_child() -> None:
 os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def connect_database(url: str, max_connections: int = 64) -> Database:
+def connect_database(url: str, max_connections: int = 64) -> GatewaySqliteDatabase | PooledPostgresqlDatabase:
     parsed = urlparse(url)
     if parsed.scheme == "sqlite":
         # sqlite:///relative.db and sqlite:////absolute/path.db, as in SQLAlchemy.
@@ -134,7 +134,7 @@ def write_transaction():
 
 
 @contextmanager
-def write_connection() -> Iterator[Database]:
+def write_connection() -> Iterator[Database | DatabaseProxy]:
     """A write transaction for raw SQL, on the connection this process writes through.
 
     SQLite: the process's writer (`GatewaySqliteDatabase.writer`), under the same process lock and

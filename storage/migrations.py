@@ -14,7 +14,15 @@ from playhouse.migrate import SchemaMigrator
 from playhouse.migrate import migrate as schema_migrate
 
 from storage.db import db, is_sqlite, write_transaction
-from storage.models import ConversationRecord, EventRecord, ItemRecord, ResponseRecord, SchemaVersion, SecretRecord, WorkerRecord
+from storage.models import (
+    ConversationRecord,
+    EventRecord,
+    ItemRecord,
+    ResponseRecord,
+    SchemaVersion,
+    SecretRecord,
+    WorkerRecord,
+)
 
 log = logging.getLogger(__name__)
 _LOCK_KEY = 7_294_001  # arbitrary, constant advisory-lock key for this schema
@@ -39,7 +47,8 @@ def _add_response_columns(database, *new: tuple[str, object]) -> None:
 
 
 def _v3_checkpoints(database) -> None:
-    _add_response_columns(database, ("segment", TextField(null=True)), ("skip_parent", CharField(max_length=64, null=True)))
+    _add_response_columns(database, ("segment", TextField(null=True)),
+                          ("skip_parent", CharField(max_length=64, null=True)))
 
 
 # Every stored response writes its rows and each of their indexes, so an index nothing reads is

@@ -3,10 +3,9 @@ from __future__ import annotations
 
 import json
 
-from peewee import AutoField, BooleanField, CompositeKey, CharField, IntegerField, Model, TextField
+from peewee import AutoField, BooleanField, CharField, CompositeKey, IntegerField, Model, TextField
 
 from storage.db import db
-
 
 # One encoder for every value (json.dumps with options builds a new encoder per call).
 _compact = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from storage.db import db, write_transaction
 from storage.models import ConversationRecord, EventRecord, ItemRecord, ResponseRecord, SecretRecord
@@ -71,8 +72,10 @@ def _purge_conversations(ids: list[str]) -> None:
         ConversationRecord.delete().where(ConversationRecord.id.in_(ids)).execute()
 
 
-def purge_older_than(cutoff: int, batch: int = 500, budget_s: float = 30.0) -> Purged:
-    """Purge what was created before `cutoff` (epoch seconds), in batches, for at most `budget_s`."""
+def purge_older_than(cutoff: int, batch: int = 500, budget_s: float = 30.0,
+                     progress: Callable[[Purged], None] | None = None) -> Purged:
+    """Purge what was created before `cutoff` (epoch seconds), in batches, for at most `budget_s`;
+    `progress` hears of each batch."""
     purged = Purged()
     deadline = time.monotonic() + budget_s
     while True:
@@ -83,9 +86,13 @@ def purge_older_than(cutoff: int, batch: int = 500, budget_s: float = 30.0) -> P
         if leaves:
             _purge_responses(leaves)
             purged.responses += len(leaves)
+            if progress is not None:
+                progress(purged)
             continue
         conversations = _ids(_OLD_CONVERSATIONS_SQL, cutoff, cutoff, cutoff, batch)
         if not conversations:
             return purged
         _purge_conversations(conversations)
         purged.conversations += len(conversations)
+        if progress is not None:
+            progress(purged)

@@ -6,10 +6,10 @@ from flask import Blueprint, jsonify, request
 from gateway.api import scope
 from gateway.api.pagination import include_params, page_params, with_includes
 from gateway.api.responses import json_body
-from gateway.turn import with_ids
 from gateway.errors import APIError
 from gateway.ids import new_id
 from gateway.translate.inputs import normalize_input
+from gateway.turn import with_ids
 from schemas.conversations import ConversationCreateSchema, ConversationItemsSchema, ConversationUpdateSchema
 from schemas.errors import load_body
 

@@ -9,8 +9,8 @@ from gateway.api.pagination import include_params, page_params, with_includes
 from gateway.client_watch import CLIENT_WATCH
 from gateway.errors import APIError, invalid_request
 from gateway.json_body import parse_json
-from gateway.worker import MALFORMED_BODY, body_read
 from gateway.sse import SSE_HEADERS, SSE_MIMETYPE, encode_stream
+from gateway.worker import MALFORMED_BODY, body_read
 
 bp = Blueprint("responses", __name__, url_prefix="/v1")
 CLIENT_GONE = APIError(499, "The client disconnected before the response finished.", type="server_error",

@@ -77,7 +77,7 @@ class ResponsesCall(threading.Thread):
     def _apply_stop(self) -> None:
         with self._lock:
             stop, engine, turn = self._stop_request, self._engine, self._turn
-        if stop is None or turn is None:
+        if stop is None or turn is None or engine is None:
             return
         error, cancel = stop
         if cancel:
@@ -90,7 +90,7 @@ class ResponsesCall(threading.Thread):
         tenant = self.session.authenticate(self.headers)
         self.access.tenant = tenant
         engine = self.session.services.scope(tenant).engine
-        turn = engine.prepare(self.params["body"], headers=self.headers)
+        turn = engine.prepare(self.params["body"], headers=dict(self.headers))
         if turn.request["background"]:
             raise invalid_request("background mode is not available over JSON-RPC: the host follows each "
                                   "call's events itself.", param="background")

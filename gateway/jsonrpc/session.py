@@ -23,8 +23,16 @@ from gateway.access import request_id_from
 from gateway.auth import UNAUTHORIZED, bearer_token
 from gateway.errors import APIError, server_error
 from gateway.jsonrpc.call import HostGone, ResponsesCall
-from gateway.jsonrpc.protocol import (INVALID_PARAMS, METHOD_NOT_FOUND, Message, RpcError, error_message,
-                                      event_notification, read_message, result_message)
+from gateway.jsonrpc.protocol import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    Message,
+    RpcError,
+    error_message,
+    event_notification,
+    read_message,
+    result_message,
+)
 from gateway.tenants import OPEN_TENANT
 from gateway.ws_buffers import Outbox, SendOverflow
 from schemas import validation_error_to_api

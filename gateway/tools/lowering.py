@@ -34,7 +34,8 @@ def custom_description(tool: dict[str, Any]) -> str:
 
 
 def lower_custom(tool: dict[str, Any], upstream_name: str) -> dict[str, Any]:
-    parameters = {"type": "object", "properties": {"input": {"type": "string", "description": CUSTOM_INPUT_DESCRIPTION}},
+    parameters = {"type": "object",
+                  "properties": {"input": {"type": "string", "description": CUSTOM_INPUT_DESCRIPTION}},
                   "required": ["input"], "additionalProperties": False}
     return function_entry(upstream_name, custom_description(tool), parameters, True)
 

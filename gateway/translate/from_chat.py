@@ -48,4 +48,5 @@ class ChatDecoder:
             return self.builder.incomplete(_INCOMPLETE[reason])
         if reason in _COMPLETED:
             return self.builder.complete()
-        return self.builder.fail(failures.ended_abnormally(f"finish_reason {reason!r}" if reason else "no finish_reason"))
+        detail = f"finish_reason {reason!r}" if reason else "no finish_reason"
+        return self.builder.fail(failures.ended_abnormally(detail))

@@ -125,7 +125,7 @@ class EventBuilder:
         self._set_terminal("completed")
         return events
 
-    def incomplete(self, reason: str) -> list[dict[str, Any]]:
+    def incomplete(self, reason: str | None) -> list[dict[str, Any]]:
         """The upstream stopped early (`max_output_tokens`, `content_filter`): the cut item is incomplete."""
         events = self._close_open("incomplete")
         self._set_terminal("incomplete", incomplete=reason)

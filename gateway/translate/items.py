@@ -31,7 +31,8 @@ def _logprobs(raw: list | None) -> list[dict[str, Any]]:
 class MessageItem:
     def __init__(self, item_id: str, key: Hashable = None) -> None:
         self.key = key  # the upstream item it comes from (None: the chat upstream's one message)
-        self.item = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}
+        self.item: dict[str, Any] = {"id": item_id, "type": "message", "status": "in_progress", "role": "assistant",
+                                     "content": []}
         self.output_index = 0
         self._text: list[str] = []
         self._logprobs: list[dict[str, Any]] = []
@@ -85,7 +86,8 @@ class ReasoningItem:
 
     def open(self, emit: Emit) -> list[dict[str, Any]]:
         part_event = "response.content_part.added" if self.mode == "text" else "response.reasoning_summary_part.added"
-        return [emit("response.output_item.added", output_index=self.output_index, item=json.loads(json.dumps(self.item))),
+        return [emit("response.output_item.added", output_index=self.output_index,
+                     item=json.loads(json.dumps(self.item))),
                 emit(part_event, **self._ids(), part=self._part(""))]
 
     def delta(self, emit: Emit, text: str) -> list[dict[str, Any]]:
@@ -106,7 +108,8 @@ class ReasoningItem:
             names = ("response.reasoning_summary_text.done", "response.reasoning_summary_part.done")
         return [emit(names[0], **self._ids(), text=text),
                 emit(names[1], **self._ids(), part=part),
-                emit("response.output_item.done", output_index=self.output_index, item=json.loads(json.dumps(self.item)))]
+                emit("response.output_item.done", output_index=self.output_index,
+                     item=json.loads(json.dumps(self.item)))]
 
 
 class CallItem:

@@ -132,7 +132,8 @@ class Relay:
     def feed(self, event: Any) -> list[dict[str, Any]]:
         if not isinstance(event, dict) or self.ended:
             return []
-        kind = _RENAMED.get(event.get("type"), event.get("type"))
+        kind = str(event.get("type"))
+        kind = _RENAMED.get(kind, kind)
         if kind == "error":
             raise failures.from_stream(event)
         event["type"] = kind
@@ -151,7 +152,7 @@ class Relay:
             self._open = _OpenItem(event)
         elif kind == "response.output_item.done":
             self._open = None
-            self._done.append(event.get("item"))
+            self._done.append(event.get("item") or {})
             self._held = event
             return events
         elif self._open is not None:
@@ -163,7 +164,7 @@ class Relay:
         status = response.get("status")
         if status == "incomplete" and self._held is not None and response.get("output"):
             self._held["item"] = response["output"][-1]
-        event["type"] = _TERMINAL_OF.get(status, "response.failed")
+        event["type"] = _TERMINAL_OF.get(str(status), "response.failed")
         self.ended = True
         return self._release() + [self._number(event)]
 

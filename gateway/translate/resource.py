@@ -72,7 +72,8 @@ def new_response(request: dict[str, Any], *, response_id: str | None = None) -> 
 
 def _usage(prompt: Any, completion: Any, cached: Any, reasoning: Any, total: Any) -> dict[str, Any]:
     prompt, completion = int(prompt or 0), int(completion or 0)
-    return {"input_tokens": prompt, "input_tokens_details": {"cached_tokens": int(cached or 0), "cache_write_tokens": 0},
+    return {"input_tokens": prompt,
+            "input_tokens_details": {"cached_tokens": int(cached or 0), "cache_write_tokens": 0},
             "output_tokens": completion, "output_tokens_details": {"reasoning_tokens": int(reasoning or 0)},
             "total_tokens": int(total or prompt + completion)}
 

@@ -115,10 +115,12 @@ def from_connect(base: str, exc: OSError) -> APIError:
     a bare OSError comes from TLS files that will not load)."""
     detail = f"{base}: {exc.__class__.__name__}: {exc}"
     if isinstance(exc, requests.Timeout):
-        return _counted("connect_timeout", server_error(504, f"Upstream model server timed out ({exc.__class__.__name__})."), detail)
+        error = server_error(504, f"Upstream model server timed out ({exc.__class__.__name__}).")
+        return _counted("connect_timeout", error, detail)
     if not isinstance(exc, requests.RequestException):
-        return _counted("tls", server_error(502, "TLS settings for the upstream model server could not be loaded; "
-                                                 "check REQUESTS_CA_BUNDLE (the gateway's log has the details)."), detail)
+        error = server_error(502, "TLS settings for the upstream model server could not be loaded; check "
+                                  "REQUESTS_CA_BUNDLE (the gateway's log has the details).")
+        return _counted("tls", error, detail)
     if isinstance(exc, requests.exceptions.SSLError):
         return _counted("tls", server_error(502, "TLS with the upstream model server failed; if it uses a private "
                                                  "CA, point REQUESTS_CA_BUNDLE at its certificate."), detail)
@@ -128,7 +130,8 @@ def from_connect(base: str, exc: OSError) -> APIError:
 def from_read(exc: Exception) -> APIError:
     """The body of a started answer stopped coming: a stall (read timeout) or a dropped connection."""
     if isinstance(exc, requests.Timeout) or "timed out" in str(exc).lower():
-        return _counted("read_timeout", server_error(504, "Upstream model server stalled: no data within the read timeout."))
+        return _counted("read_timeout",
+                        server_error(504, "Upstream model server stalled: no data within the read timeout."))
     return _counted("dropped", server_error(502, "Upstream model server closed the stream unexpectedly."), repr(exc))
 
 
@@ -137,4 +140,5 @@ def malformed(what: str) -> APIError:
 
 
 def ended_abnormally(detail: str) -> APIError:
-    return _counted("ended_abnormally", server_error(502, f"Upstream model server ended the stream abnormally ({detail})."))
+    return _counted("ended_abnormally",
+                    server_error(502, f"Upstream model server ended the stream abnormally ({detail})."))
