@@ -2,6 +2,9 @@
 
 - `serve`: the gateway under gunicorn, as `make run` runs it; settings come from the environment
   (README, Configuration), a few also from options.
+- `doctor`: checks the upstream (health, models, context length, forced tool calls plain and in
+  Codex's namespace shape, reasoning), the database and the keys; says how to fix what is wrong, and
+  prints a Codex `config.toml` for this deployment (gateway/doctor.py).
 - `purge --older-than DAYS`: what the retention pass does, now and to the end, with progress.
 
 Every command reads the same settings as the gateway, and a bad one is one line and exit code 2.
@@ -60,6 +63,14 @@ def purge(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
     return 0
 
 
+def doctor(args: argparse.Namespace) -> int:
+    from gateway.doctor import Doctor
+    from gateway.startup import load_settings
+
+    settings, keyring = load_settings()
+    return Doctor(settings, keyring).run()
+
+
 def days(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -77,6 +88,9 @@ def parser() -> argparse.ArgumentParser:
     run.add_argument("--port", type=int, help="port to listen on (GATEWAY_PORT)")
     run.add_argument("--workers", type=int, help="worker processes (GATEWAY_WORKERS)")
     run.set_defaults(handler=serve)
+
+    check = commands.add_parser("doctor", help="check the upstream, database and keys; print a Codex config.toml")
+    check.set_defaults(handler=doctor)
 
     retention = commands.add_parser("purge", help="purge stored responses and conversations older than N days")
     retention.add_argument("--older-than", type=days, required=True, metavar="DAYS",
