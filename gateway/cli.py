@@ -5,6 +5,7 @@
 - `doctor`: checks the upstream (health, models, context length, forced tool calls plain and in
   Codex's namespace shape, reasoning), the database and the keys; says how to fix what is wrong, and
   prints a Codex `config.toml` for this deployment (gateway/doctor.py).
+- `sessions list|show ID`: a tenant's stored chains and conversations, and one chain turn by turn.
 - `purge --older-than DAYS`: what the retention pass does, now and to the end, with progress.
 
 Every command reads the same settings as the gateway, and a bad one is one line and exit code 2.
@@ -71,6 +72,36 @@ def doctor(args: argparse.Namespace) -> int:
     return Doctor(settings, keyring).run()
 
 
+def sessions(args: argparse.Namespace, out: Callable[[str], None] = print) -> int:
+    from gateway import sessions_text
+    from storage.repository import Repository
+
+    open_storage()
+    records = Repository(args.tenant)
+    if args.action == "list":
+        since = int(time.time() - args.days * 86400) if args.days else None
+        found = records.list_sessions(limit=args.limit, status=args.status, model=args.model, since=since)
+        for line in sessions_text.session_lines(found):
+            out(line)
+        return 0
+    if args.id.startswith("conv_"):
+        items = records.conversation_items(args.id)
+        if items is None:
+            out(f"no conversation {args.id} for tenant {args.tenant!r}")
+            return 1
+        for item in items:
+            for line in sessions_text.item_lines(item):
+                out(line)
+        return 0
+    turns = records.chain_turns(args.id, limit=args.limit)
+    if turns is None:
+        out(f"no response {args.id} for tenant {args.tenant!r}")
+        return 1
+    for line in sessions_text.turn_lines(turns):
+        out(line)
+    return 0
+
+
 def days(text: str) -> float:
     value = float(text)
     if not value >= 0:
@@ -92,6 +123,16 @@ def parser() -> argparse.ArgumentParser:
     check = commands.add_parser("doctor", help="check the upstream, database and keys; print a Codex config.toml")
     check.set_defaults(handler=doctor)
 
+    stored = commands.add_parser("sessions", help="list a tenant's chains and conversations, or show one")
+    stored.add_argument("action", choices=("list", "show"))
+    stored.add_argument("id", nargs="?", help="for show: a response id (its chain) or a conversation id")
+    stored.add_argument("--tenant", default="default", help="the tenant (a name from the keys file, or key-…)")
+    stored.add_argument("--limit", type=int, default=50, help="sessions listed, or last turns shown")
+    stored.add_argument("--status", help="list: only chains whose newest response has this status")
+    stored.add_argument("--model", help="list: only chains of this model")
+    stored.add_argument("--days", type=days, help="list: only sessions of the last N days")
+    stored.set_defaults(handler=sessions)
+
     retention = commands.add_parser("purge", help="purge stored responses and conversations older than N days")
     retention.add_argument("--older-than", type=days, required=True, metavar="DAYS",
                            help="age in days (what RESPONSE_TTL_DAYS does on a schedule)")
@@ -100,7 +141,10 @@ def parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = parser().parse_args(argv)
+    root = parser()
+    args = root.parse_args(argv)
+    if args.command == "sessions" and args.action == "show" and not args.id:
+        root.error("sessions show needs an ID")
     return args.handler(args)
 
 

@@ -17,6 +17,7 @@ from storage.conversations import Conversations
 from storage.db import db, write_connection, write_transaction
 from storage.models import EventRecord, ItemRecord, ResponseRecord, SecretRecord
 from storage.rows import Page, page_of_list
+from storage.sessions import Sessions
 
 # Walks from a response to the root, taking a checkpoint's segment and skipping to its skip_parent
 # where one exists, else the row's own fragment and its parent.
@@ -116,7 +117,7 @@ def _json(value: Any) -> str:
     return ItemRecord.data.db_value(value)
 
 
-class Repository(Conversations, BackgroundLog):
+class Repository(Conversations, BackgroundLog, Sessions):
     def __init__(self, tenant: str = "default") -> None:
         self.tenant = tenant
 
