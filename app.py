@@ -5,7 +5,7 @@ from flask import Flask, g, request
 from flask.json.provider import DefaultJSONProvider
 
 from gateway.access import AccessRecord, request_id_from
-from gateway.api import conversations, errors, health, jsonrpc, metrics, models, responses, ws
+from gateway.api import conversations, errors, health, jsonrpc, metrics, models, responses, ui, ws
 from gateway.auth import authenticate
 from gateway.config import Settings
 from gateway.errors import invalid_request
@@ -60,6 +60,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     for blueprint in (responses.bp, conversations.bp, models.bp, health.bp, metrics.bp, jsonrpc.bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(ws.bp if settings.ws_enabled else ws.disabled_bp)
+    if settings.ui_enabled:
+        app.register_blueprint(ui.bp)
     errors.register_error_handlers(app)
     app.before_request(_begin_access)
     app.before_request(authenticate)

@@ -25,5 +25,6 @@ def authenticate() -> None:
     tenant = keyring.tenant_for(bearer_token(request.headers.get("Authorization", "")))
     if tenant is not None:
         g.tenant = tenant
-    elif request.path.startswith("/v1/") or (request.path == "/metrics" and services().settings.metrics_require_key):
+    elif (request.path.startswith(("/v1/", "/ui/api/"))
+          or (request.path == "/metrics" and services().settings.metrics_require_key)):
         raise APIError(401, UNAUTHORIZED, code="invalid_api_key")

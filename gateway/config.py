@@ -104,6 +104,7 @@ class Settings:
     log_format: str = "json"
     log_bodies: bool = False
     ws_enabled: bool = True
+    ui_enabled: bool = True
     ws_max_connection_age_s: float = 3600.0
     ws_send_buffer_bytes: int = 4 * 1024 * 1024
     ws_send_timeout_s: float = 10.0
@@ -164,6 +165,7 @@ class Settings:
             log_format=(env.get("LOG_FORMAT") or defaults.log_format).strip().lower(),
             log_bodies=_bool(env.get("LOG_BODIES")),
             ws_enabled=_bool(env.get("WS_ENABLED"), default=True),
+            ui_enabled=_bool(env.get("UI_ENABLED"), default=True),
             ws_max_connection_age_s=_float(env, "WS_MAX_CONNECTION_AGE_S", defaults.ws_max_connection_age_s),
             ws_send_buffer_bytes=_int(env, "WS_SEND_BUFFER_BYTES", defaults.ws_send_buffer_bytes),
             ws_send_timeout_s=_float(env, "WS_SEND_TIMEOUT_S", defaults.ws_send_timeout_s),
