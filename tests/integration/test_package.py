@@ -50,6 +50,8 @@ def test_serve_runs_the_gateway_outside_the_checkout(installed, fake_upstream, u
             answer = requests.post(f"http://127.0.0.1:{port}/v1/responses", timeout=30,
                                    json={"model": "fake-model", "input": "hi from the package"})
             assert answer.status_code == 200 and answer.json()["status"] == "completed"
+            for asset in ("/ui/", "/ui/static/viewer.js", "/ui/static/viewer.css"):    # installed with it
+                assert requests.get(f"http://127.0.0.1:{port}{asset}", timeout=10).status_code == 200, asset
         finally:
             proc.terminate()
             assert proc.wait(30) == 0, (tmp_path / "serve.log").read_text()
