@@ -10,19 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.tools import ToolMap
-from gateway.translate.inputs import (
-    CALL_OUTPUT_TYPES,
-    CALL_TYPES,
-    EFFORT_UPSTREAM,
-    assistant_text,
-    encode_objects,
-    encode_with_history,
-    loaded_tools_text,
-    lowered_call,
-    output_text,
-    reasoning_text,
-    user_content,
-)
+from gateway.translate.inputs import (CALL_OUTPUT_TYPES, CALL_TYPES, EFFORT_UPSTREAM, assistant_text, encode_objects,
+                                      encode_with_history, loaded_tools_text, lowered_call, output_text,
+                                      reasoning_text, user_content)
 
 
 def _chat_part(part: dict[str, Any]) -> dict[str, Any]:
