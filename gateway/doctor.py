@@ -25,6 +25,8 @@ ECHO_NAMESPACE = {"type": "namespace", "name": "mcp__echo", "description": "Echo
                   "tools": [{"type": "function", "name": "echo", "description": "Echo back the text.",
                              "parameters": {"type": "object", "properties": {"text": {"type": "string"}},
                                             "required": ["text"]}}]}
+PATCH = {"type": "custom", "name": "apply_patch", "description": "Edit files with a patch.", "format": {"type": "text"}}
+SEARCH = {"type": "tool_search", "description": "Find more tools."}
 TOOL_PARSER_FIX = ("start vLLM with --enable-auto-tool-choice --tool-call-parser <the model's parser> (hermes for "
                    "Qwen, llama3_json for Llama 3, openai for gpt-oss)")
 
@@ -101,8 +103,11 @@ class Doctor:
     def check_calls(self) -> None:
         self.out("  … asking the model for a forced tool call (can take a while on a CPU)")
         self._forced_call("forced tool call", [WEATHER], "get_weather", None)
-        self.out("  … and for a call to a tool of Codex's namespace shape (an MCP server's tool)")
+        self.out("  … and for calls to Codex's other tool shapes: a namespace (an MCP server's tools), "
+                 "a custom tool (apply_patch), tool_search")
         self._forced_call("namespace tool call", [ECHO_NAMESPACE], None, "mcp__echo")
+        self._forced_call("custom tool call", [PATCH], "apply_patch", None, "custom_tool_call")
+        self._forced_call("tool_search call", [SEARCH], "tool_search", None, "tool_search_call")
         try:
             message = self._chat({"messages": [{"role": "user", "content": "Is 17 prime? Think, then answer."}],
                                   "reasoning_effort": "low"})
@@ -116,7 +121,8 @@ class Doctor:
                         "fine for a model that does not reason; for one that does, start vLLM with "
                         "--reasoning-parser <the model's parser>")
 
-    def _forced_call(self, name: str, tools: list[dict[str, Any]], function: str | None, namespace: str | None) -> None:
+    def _forced_call(self, name: str, tools: list[dict[str, Any]], function: str | None, namespace: str | None,
+                     item_type: str = "function_call") -> None:
         tool_map = ToolMap.build(tools)
         try:
             message = self._chat({"messages": [{"role": "user", "content": "Use the tool now, with any argument."}],
@@ -130,7 +136,8 @@ class Doctor:
             self.report(FAIL, name, "the model answered without a tool call", TOOL_PARSER_FIX)
             return
         target = tool_map.restore(calls[0]["function"]["name"])
-        if (function and target.name != function) or (namespace and target.namespace != namespace):
+        if ((function and target.name != function) or (namespace and target.namespace != namespace)
+                or target.item_type != item_type):
             self.report(FAIL, name, f"the model called {calls[0]['function']['name']!r}, which is not the tool",
                         "use a model that follows tool schemas (an instruct model with its tool parser)")
             return

@@ -31,7 +31,8 @@ def codex_config(output: str) -> dict:
 def test_a_healthy_deployment_passes_and_gets_a_codex_config(tmp_path, upstream):
     run = doctor(tmp_path, LLM_API_BASE=upstream.base_url, GATEWAY_PORT="9123")
     assert run.returncode == 0, run.stdout + run.stderr
-    for check in ("health", "models", "context length", "forced tool call", "namespace tool call"):
+    for check in ("health", "models", "context length", "forced tool call", "namespace tool call", "custom tool call",
+                  "tool_search call"):
         assert any(line.startswith(f"  [  ok] {check}:") for line in run.stdout.splitlines()), (check, run.stdout)
     assert "[  ok] namespace tool call: mcp__echo.echo" in run.stdout
     assert "[warn] database: schema version 0 of" in run.stdout     # a new file: created when the gateway starts
@@ -48,7 +49,7 @@ def test_an_unreachable_upstream_is_a_problem_with_its_fix(tmp_path):
 
 
 def test_a_server_without_its_tool_parser_is_told_how_to_start(tmp_path, upstream):
-    upstream.enqueue(fake.http_error(400, PARSER_ERROR), fake.http_error(400, PARSER_ERROR))
+    upstream.enqueue(*[fake.http_error(400, PARSER_ERROR) for _ in range(4)])
     run = doctor(tmp_path, LLM_API_BASE=upstream.base_url)
     assert run.returncode == 1
     assert "[FAIL] forced tool call" in run.stdout and "--enable-auto-tool-choice --tool-call-parser" in run.stdout
