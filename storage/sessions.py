@@ -54,11 +54,16 @@ class Sessions:
                     (ConversationRecord.tenant == self.tenant) & ~ConversationRecord.deleted)
                 if since:
                     query = query.where(ConversationRecord.created_at >= since)
-                for row in query.order_by(ConversationRecord.created_at.desc()).limit(limit):
-                    items = ItemRecord.select().where(ItemRecord.conversation_id == row.id).count()
-                    conversations.append({"kind": "conversation", "id": row.id, "created_at": row.created_at,
-                                          "status": None, "model": None, "turns": None, "tokens": None,
-                                          "items": items})
+                rows = list(query.order_by(ConversationRecord.created_at.desc()).limit(limit))
+                counts: dict[str, int] = {}
+                if rows:        # every listed conversation's item count, in one query
+                    grouped = (ItemRecord.select(ItemRecord.conversation_id, fn.COUNT(ItemRecord.seq).alias("n"))
+                               .where(ItemRecord.conversation_id.in_([row.id for row in rows]))
+                               .group_by(ItemRecord.conversation_id))
+                    counts = {str(item.conversation_id): getattr(item, "n") for item in grouped}
+                conversations = [{"kind": "conversation", "id": row.id, "created_at": row.created_at, "status": None,
+                                  "model": None, "turns": None, "tokens": None, "items": counts.get(row.id, 0)}
+                                 for row in rows]
         return sorted(chains + conversations, key=lambda s: s["created_at"], reverse=True)[:limit]
 
     def chain_turns(self, response_id: str, limit: int = 50) -> list[dict[str, Any]] | None:
