@@ -27,7 +27,7 @@ run: install
 	$(VENV)/bin/gunicorn -c gunicorn.conf.py 'app:create_app()'
 
 lint: install
-	$(VENV)/bin/ruff check gateway storage schemas app.py
+	$(VENV)/bin/ruff check gateway storage schemas app.py bench
 	$(VENV)/bin/mypy
 
 test: install lint

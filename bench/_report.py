@@ -25,13 +25,17 @@ class Goal:
     path: str              # gateway | proxy
     concurrency: int
     measure: str           # "ttfd": added p50 TTFD in ms; "share": % of direct req/s
-    limit: float
+    limit: float | None    # None: a reference figure, reported without a verdict
 
     def met(self, value: float) -> bool:
+        if self.limit is None:
+            return True
         return value <= self.limit if self.measure == "ttfd" else value >= self.limit
 
     @property
     def rule(self) -> str:
+        if self.limit is None:
+            return "reference, not a target"
         return f"≤ {self.limit:g} ms added" if self.measure == "ttfd" else f"≥ {self.limit:g} % of direct req/s"
 
 
@@ -45,6 +49,12 @@ GOALS = (
     Goal("proxy_added_ttfd_ms", "responses kind, proxy path: added p50 TTFD at c=1", "responses", "proxy", 1,
          "ttfd", 1.0),
 )
+# What gunicorn + Flask + requests add by themselves when they only pass the bytes through
+# (bench/floor_app.py under the same gunicorn.conf.py): the part of the proxy path's added time that
+# is not the gateway's own work.
+FLOOR = Goal("floor_added_ttfd_ms", "stack floor (bytes passed through): added p50 TTFD at c=1", "responses",
+             "floor", 1, "ttfd", None)
+MEASURES = (*GOALS, FLOOR)
 
 
 def _ms(x: float) -> str:
@@ -79,7 +89,7 @@ def compare(phases: list[Phase], upstream: str, kind: str, path: str, client: st
 
 def goal_results(phases: list[Phase]) -> dict[str, float | None]:
     results: dict[str, float | None] = {}
-    for goal in GOALS:
+    for goal in MEASURES:
         added, share = compare(phases, "fake", goal.kind, goal.path, "kept-alive", goal.concurrency)
         results[goal.key] = added if goal.measure == "ttfd" else share
     return results
@@ -106,10 +116,16 @@ def report(phases: list[Phase], settings: str, started: datetime, total_s: float
         lines.append(f"| {upstream} | {kind} | {path} | {client} | {p.concurrency} "
                      f"| {'–' if added is None else f'{added:+.2f}'} | {'–' if share is None else f'{share:.0f} %'} |")
     lines += ["", "**Targets**:", ""]
-    for goal, value in zip(GOALS, goal_results(phases).values()):
+    results = goal_results(phases)
+    for goal in GOALS:
+        value = results[goal.key]
         shown = "–" if value is None else f"{value:+.2f} ms" if goal.measure == "ttfd" else f"{value:.0f} %"
         verdict = "not measured" if value is None else "**met**" if goal.met(value) else "**missed**"
         lines.append(f"- {goal.label} (kept-alive, fake upstream): **{shown}** (target {goal.rule}: {verdict}).")
+    floor, proxy = results[FLOOR.key], results["proxy_added_ttfd_ms"]
+    if floor is not None and proxy is not None:
+        lines.append(f"- For reference, the {FLOOR.label}: **{floor:+.2f} ms**; the proxy path's own share over "
+                     f"it: {proxy - floor:+.2f} ms.")
     lines += ["", "**Every phase**:", "",
               "| upstream | kind | path | client | conc. | done / planned | errors | TTFD p50 ms | TTFD p99 ms "
               "| stream p50 ms | req/s | gateway CPU ms/req | other load · steal (CPUs) |",
@@ -119,7 +135,8 @@ def report(phases: list[Phase], settings: str, started: datetime, total_s: float
         cpu = f"{p.cpu[p.target.gateway] * 1000 / n:.2f}" if p.target.gateway in p.cpu else "–"
         lines.append(f"| {' | '.join(p.target.key)} | {p.concurrency} | {len(p.samples)} / {p.planned}"
                      f"{' (capped)' if p.capped else ''} | {len(p.errors)} | {_ms(p.pct('ttfd', .5))} "
-                     f"| {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('total', .5))} | {p.rps:.0f} | {cpu} | {_other_load(p)} |")
+                     f"| {_ms(p.pct('ttfd', .99))} | {_ms(p.pct('total', .5))} | {p.rps:.0f} | {cpu} "
+                     f"| {_other_load(p)} |")
     for p in phases:
         drops, retrans = int(p.cpu.get("ListenOverflows", 0)), int(p.cpu.get("TCPSynRetrans", 0))
         if drops or retrans:

@@ -119,11 +119,12 @@ def start_fake(tmp: Path, model: str, tokens: int | None = None, delay_ms: float
 
 
 def start_gateway(tmp: Path, upstream_url: str, extra_env: dict[str, str], ready_path: str,
-                  timeout: float = 60) -> Server:
-    """gunicorn with the shipped gunicorn.conf.py, exactly as `make run` starts it."""
+                  timeout: float = 60, app: str = "app:create_app()") -> Server:
+    """gunicorn with the shipped gunicorn.conf.py, exactly as `make run` starts it (`app`: another
+    WSGI app under the same settings, such as bench/floor_app.py)."""
     env = clean_env(**{"LLM_API_BASE": upstream_url, "GATEWAY_HOST": "127.0.0.1", "GATEWAY_PORT": "{port}",
                        "DATABASE_URL": f"sqlite:///{tmp / 'gateway.db'}", **extra_env})
-    argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "app:create_app()"]
+    argv = [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app]
     server = Server("gateway", argv, env, tmp / "gateway.log")
     try:
         server.wait_until(ready_path, timeout=timeout)

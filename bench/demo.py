@@ -49,7 +49,8 @@ def print_stream(stream) -> object:
             open_kind = None
         elif kind in ("response.completed", "response.incomplete", "response.failed"):
             if kind != "response.completed":
-                raise DemoError(f"stream ended with {kind}: {event.response.error or event.response.incomplete_details}")
+                why = event.response.error or event.response.incomplete_details
+                raise DemoError(f"stream ended with {kind}: {why}")
             return event.response
     raise DemoError("stream ended without a terminal event")
 

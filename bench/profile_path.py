@@ -25,6 +25,8 @@ from bench._servers import start_fake, stop_all, stop_on_sigterm
 
 MODEL = "bench-model"
 BODY = {"model": MODEL, "input": "Stream me twenty words, please.", "stream": True}
+# --path: (UPSTREAM_API, what the request adds to BODY)
+PATHS = {"chat": ("chat", {}), "stateful": ("responses", {}), "proxy": ("responses", {"store": False})}
 
 # (area, substrings of the profiled function's file or name); first match wins.
 AREAS = [
@@ -110,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--tokens", type=int, default=20)
     parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--path", choices=sorted(PATHS), default="chat",
+                        help="chat kind (stored), responses kind stored, or its stateless proxy path")
     args = parser.parse_args(argv)
     stop_on_sigterm()
     fake = None
@@ -119,16 +123,19 @@ def main(argv: list[str] | None = None) -> int:
             from app import create_app
             from gateway.config import Settings
 
-            app = create_app(Settings(llm_api_base=fake.url, skip_llm_ready_check=True, log_level="WARNING",
+            upstream_api, extra = PATHS[args.path]
+            body = {**BODY, **extra}
+            app = create_app(Settings(llm_api_base=fake.url, upstream_api=upstream_api,
+                                      skip_llm_ready_check=True, log_level="WARNING",
                                       database_url=f"sqlite:///{tmp}/profile.db"))
             client = app.test_client()
 
             def one() -> None:
-                resp = client.post("/v1/responses", json=BODY, buffered=False)
-                body = b"".join(resp.response)
+                resp = client.post("/v1/responses", json=body, buffered=False)
+                data = b"".join(resp.response)
                 resp.close()
-                if resp.status_code != 200 or body.count(b"event: response.output_text.delta\n") != args.tokens:
-                    raise RuntimeError(f"unexpected stream (HTTP {resp.status_code}): {body[-300:]!r}")
+                if resp.status_code != 200 or data.count(b"event: response.output_text.delta\n") != args.tokens:
+                    raise RuntimeError(f"unexpected stream (HTTP {resp.status_code}): {data[-300:]!r}")
 
             for _ in range(min(50, args.requests)):
                 one()  # warm-up: imports, connection pool, SQLite schema

@@ -19,7 +19,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from bench._report import DOC, GOALS, Goal, write_doc
+from bench._report import DOC, MEASURES, Goal, write_doc
 from bench._servers import ROOT
 
 BEGIN, END = "<!-- bench:repeat:begin -->", "<!-- bench:repeat:end -->"
@@ -43,20 +43,23 @@ def _shown(goal: Goal, value: float | None) -> str:
 def summarise(runs: list[dict], started: datetime) -> str:
     lines = [f"- {len(runs)} runs of `python -m bench.stream_bench` from {started:%Y-%m-%d %H:%M} UTC, "
              f"gateway code `{runs[0]['revision'] if runs else 'unknown'}`.", "",
-             "| run | " + " | ".join(goal.label for goal in GOALS) + " |",
-             "|---:|" + "---:|" * len(GOALS)]
+             "| run | " + " | ".join(goal.label for goal in MEASURES) + " |",
+             "|---:|" + "---:|" * len(MEASURES)]
     for i, run in enumerate(runs, 1):
-        lines.append(f"| {i} | " + " | ".join(_shown(goal, run.get(goal.key)) for goal in GOALS) + " |")
+        lines.append(f"| {i} | " + " | ".join(_shown(goal, run.get(goal.key)) for goal in MEASURES) + " |")
     lines.append("")
-    for goal in GOALS:
+    for goal in MEASURES:
         values = [run[goal.key] for run in runs if run.get(goal.key) is not None]
         if not values:
             lines.append(f"- {goal.label} ({goal.rule}): not measured.")
             continue
         median = statistics.median(values)
-        lines.append(f"- {goal.label} ({goal.rule}): median {_shown(goal, median)} (range {_shown(goal, min(values))} "
-                     f"to {_shown(goal, max(values))}), {'**met**' if goal.met(median) else '**missed**'} at the "
-                     f"median; met in {sum(goal.met(v) for v in values)} of {len(values)} runs.")
+        spread = f"median {_shown(goal, median)} (range {_shown(goal, min(values))} to {_shown(goal, max(values))})"
+        if goal.limit is None:
+            lines.append(f"- {goal.label} ({goal.rule}): {spread}.")
+            continue
+        lines.append(f"- {goal.label} ({goal.rule}): {spread}, {'**met**' if goal.met(median) else '**missed**'} at "
+                     f"the median; met in {sum(goal.met(v) for v in values)} of {len(values)} runs.")
     return "\n".join(lines) + "\n"
 
 
@@ -77,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             except (RuntimeError, OSError, ValueError) as exc:
                 print(f"run {i + 1} failed: {exc}", file=sys.stderr)
                 return 1
-            print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{goal.key} {runs[-1].get(goal.key)}" for goal in GOALS),
+            print(f"run {i + 1}/{args.runs}: " + ", ".join(f"{goal.key} {runs[-1].get(goal.key)}" for goal in MEASURES),
                   file=sys.stderr)
     text = summarise(runs, started)
     print(text)

@@ -62,7 +62,8 @@ class Phase:
         waits = sum(t >= reply_s for t in self.ttfd_s)
         q = statistics.quantiles(self.ttfd_s, n=20) if len(self.ttfd_s) > 1 else [0.0] * 19
         opened = f"{max(self.open_s):.2f}" if self.open_s else "–"
-        return (f"| {self.name} | {self.sessions} | {self.peak_concurrency()} | {len(self.ttfd_s)} | {len(self.failures)} | "
+        return (f"| {self.name} | {self.sessions} | {self.peak_concurrency()} | {len(self.ttfd_s)} "
+                f"| {len(self.failures)} | "
                 f"{statistics.median(self.ttfd_s) if self.ttfd_s else float('nan'):.2f} | {q[18]:.2f} | "
                 f"{max(self.ttfd_s, default=float('nan')):.2f} | {waits} | {opened} | {self.peak_rss_mb:.0f} | "
                 f"{self.wall_s:.1f} | {self.cpu_s:.1f} |")
@@ -234,10 +235,12 @@ def main(argv: list[str] | None = None) -> int:
 def report(phases: list[Phase], args: argparse.Namespace, reply_s: float, idle_mb: float) -> str:
     cores = os.cpu_count()
     settings = ", ".join(args.env) or "the shipped defaults (gunicorn.conf.py)"
-    lines = [f"`python -m bench.scale_bench` on {time.strftime('%Y-%m-%d')}, {cores} cores, {settings}; fake upstream: first token after {args.first_token_ms:g} ms, {args.tokens} "
+    lines = [f"`python -m bench.scale_bench` on {time.strftime('%Y-%m-%d')}, {cores} cores, {settings}; "
+             f"fake upstream: first token after {args.first_token_ms:g} ms, {args.tokens} "
              f"tokens, so one reply takes {reply_s:g} s; sessions start evenly over {args.ramp_s:g} s. "
              f"Gateway at rest: {idle_mb:.0f} MB.", "",
-             "| phase | sessions | at once (peak) | completed | failed | TTFD median (s) | p95 (s) | max (s) | waited ≥ one reply "
+             "| phase | sessions | at once (peak) | completed | failed | TTFD median (s) | p95 (s) | max (s) "
+             "| waited ≥ one reply "
              "| slowest WebSocket open (s) | peak RSS (MB) | wall (s) | gateway CPU (s) |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     lines += [phase.row(reply_s) for phase in phases]

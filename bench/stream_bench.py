@@ -8,9 +8,10 @@ Against the fake upstream (`tests.fakes.upstream`, its own process, answering at
 20-token answer is fetched five ways: from its /v1/chat/completions directly and through a gateway
 with `UPSTREAM_API=chat`; from its /v1/responses directly, through a gateway with
 `UPSTREAM_API=responses` (stored: the stateful path) and through the same gateway with
-`store: false` (the stateless proxy path). Each at concurrency 1 and 16, with kept-alive clients
-and with a new connection per request, in rounds that alternate the five targets (a load change on
-the shared machine hits all alike). Then the same against a real vLLM (tests/vllm: the tiny model
+`store: false` (the stateless proxy path), and through the stack's floor (bench/floor_app.py:
+gunicorn + Flask + requests passing the bytes through). Each at concurrency 1 and 16, with kept-alive
+clients and with a new connection per request, in rounds that alternate the six targets (a load
+change on the shared machine hits all alike). Then the same against a real vLLM (tests/vllm: the tiny model
 without its end-of-answer bias, so every answer runs to the same fixed `max_output_tokens`),
 kept-alive, where the model's own time is in every number.
 
@@ -64,7 +65,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def targets(upstream: str, upstream_url: str, gateways: dict[str, str], model: str, client: str,
             max_tokens: int | None) -> list[Target]:
-    """The five ways to fetch the same answer: direct and through the gateway, per upstream kind."""
+    """The six ways to fetch the same answer: direct and through the gateway per upstream kind, and
+    through the floor (bytes passed through, no gateway)."""
     limit_chat = {"max_tokens": max_tokens} if max_tokens else {}
     limit = {"max_output_tokens": max_tokens} if max_tokens else {}
     chat = {"model": model, "messages": [{"role": "user", "content": PROMPT}], "stream": True,
@@ -73,9 +75,9 @@ def targets(upstream: str, upstream_url: str, gateways: dict[str, str], model: s
     fresh = client == "new connection"
 
     def target(kind: str, path: str, url: str, body: dict, first, check) -> Target:
+        server = None if path == "direct" else "floor gateway" if path == "floor" else f"{kind} gateway"
         return Target(f"{upstream} {kind} {path} {client}", url, json.dumps(body).encode(), first, check,
-                      gateway=None if path == "direct" else f"{kind} gateway", new_connection=fresh,
-                      key=(upstream, kind, path, client))
+                      gateway=server, new_connection=fresh, key=(upstream, kind, path, client))
 
     return [target("chat", "direct", f"{upstream_url}/v1/chat/completions", chat, chat_first, chat_check),
             target("chat", "gateway", f"{gateways['chat']}/v1/responses", responses, responses_first, responses_check),
@@ -84,20 +86,29 @@ def targets(upstream: str, upstream_url: str, gateways: dict[str, str], model: s
             target("responses", "gateway", f"{gateways['responses']}/v1/responses", responses, responses_first,
                    responses_check),
             target("responses", "proxy", f"{gateways['responses']}/v1/responses", {**responses, "store": False},
+                   responses_first, responses_check),
+            target("responses", "floor", f"{gateways['floor']}/v1/responses", {**responses, "store": False},
                    responses_first, responses_check)]
 
 
 def start_gateways(tmp: Path, upstream_url: str, args: argparse.Namespace, tag: str) -> dict[str, object]:
+    """A gateway per upstream kind, and the floor; all stopped again if one does not start."""
     gateways = {}
-    for kind in KINDS:
-        env = {"SKIP_LLM_READY_CHECK": "1", "UPSTREAM_API": kind}
-        if args.workers:
-            env["GATEWAY_WORKERS"] = str(args.workers)
-        if args.threads:
-            env["GATEWAY_THREADS"] = str(args.threads)
-        folder = tmp / f"{tag}-{kind}"
-        folder.mkdir()
-        gateways[f"{kind} gateway"] = start_gateway(folder, upstream_url, env, ready_path="/health")
+    common = {"SKIP_LLM_READY_CHECK": "1"}
+    if args.workers:
+        common["GATEWAY_WORKERS"] = str(args.workers)
+    if args.threads:
+        common["GATEWAY_THREADS"] = str(args.threads)
+    try:
+        for name, env, app in [*((kind, {"UPSTREAM_API": kind}, "app:create_app()") for kind in KINDS),
+                               ("floor", {}, "bench.floor_app:create_app()")]:
+            folder = tmp / f"{tag}-{name}"
+            folder.mkdir()
+            gateways[f"{name} gateway"] = start_gateway(folder, upstream_url, {**common, **env}, ready_path="/health",
+                                                        app=app)
+    except BaseException:
+        stop_all(*gateways.values())
+        raise
     return gateways
 
 
@@ -106,7 +117,7 @@ def measure(upstream: str, upstream_server, args: argparse.Namespace, tmp: Path,
             deadline: float, phases: list[Phase]) -> None:
     gateways = start_gateways(tmp, upstream_server.url, args, upstream)
     servers = {"upstream": upstream_server, **gateways}
-    urls = {kind: gateways[f"{kind} gateway"].url for kind in KINDS}
+    urls = {kind: gateways[f"{kind} gateway"].url for kind in (*KINDS, "floor")}
     try:
         steps = [(client, c, n) for client in clients for c, n in levels]
         for i, (client, c, n) in enumerate(steps):
@@ -146,8 +157,9 @@ def settings_line(args: argparse.Namespace) -> str:
     vllm = "" if args.no_vllm else (f"; real vLLM: {args.vllm_requests_c1} / {args.vllm_requests_c16} requests per "
                                     f"target at c=1 / 16, `max_output_tokens: {args.vllm_tokens}`")
     return (f"Requests per target: fake upstream {args.requests_c1} at c=1 and {args.requests_c16} at c=16 "
-            f"({args.tokens} deltas each){vllm}; {args.warmup} warm-up, {args.rounds} alternating rounds. Gateways: "
-            f"gunicorn with gunicorn.conf.py, workers={args.workers or 'default'}, threads={args.threads or 'default'}.")
+            f"({args.tokens} deltas each){vllm}; {args.warmup} warm-up, {args.rounds} alternating rounds. "
+            f"Gateways: gunicorn with gunicorn.conf.py, workers={args.workers or 'default'}, "
+            f"threads={args.threads or 'default'}.")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from bench._report import GOALS
+from bench._report import MEASURES
 from tests.support import ROOT
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -26,12 +26,13 @@ def test_stream_bench_reports_every_path_side_by_side_and_writes_the_target_numb
     done = run("bench.stream_bench", *TINY, "--json", str(out))
     assert done.returncode == 0, done.stderr[-2000:]
     assert "**Side by side**" in done.stdout and "**Targets**" in done.stdout
+    assert "the proxy path's own share over it" in done.stdout
     summary = json.loads(out.read_text())
-    assert all(isinstance(summary[goal.key], float) for goal in GOALS)
+    assert all(isinstance(summary[goal.key], float) for goal in MEASURES)
     keys = {(*p["key"], p["concurrency"]) for p in summary["phases"]}
     assert keys == {("fake", kind, path, client, c) for kind, path in (("chat", "direct"), ("chat", "gateway"),
                                                                      ("responses", "direct"), ("responses", "gateway"),
-                                                                     ("responses", "proxy"))
+                                                                     ("responses", "proxy"), ("responses", "floor"))
                     for client in ("kept-alive", "new connection") for c in (1, 16)}
     assert all(p["done"] > 0 for p in summary["phases"])
 

@@ -18,7 +18,7 @@ def runs(*values):
 
 def test_the_summary_has_every_run_and_the_median_range_and_count_per_target():
     text = summarise(runs((1.0, 48.0), (2.5, 51.0), (1.5, 50.0)), STARTED)
-    assert "| 2 | +2.50 ms | 51.0 % | – | – | – |" in text
+    assert "| 2 | +2.50 ms | 51.0 % | – | – | – | – |" in text
     assert "median +1.50 ms (range +1.00 ms to +2.50 ms), **met** at the median; met in 2 of 3 runs" in text
     assert "median 50.0 % (range 48.0 % to 51.0 %), **met** at the median; met in 2 of 3 runs" in text
     assert "proxy path: added p50 TTFD at c=1 (≤ 1 ms added): not measured." in text
@@ -34,6 +34,14 @@ def test_a_run_without_a_number_is_listed_but_not_counted():
     text = summarise(runs((1.0, None), (3.0, 60.0)), STARTED)
     assert "| 1 | +1.00 ms | – |" in text
     assert "met in 1 of 1 runs" in text
+
+
+def test_the_floor_is_summarised_as_a_reference_without_a_verdict():
+    text = summarise([{"revision": "abc1234", "proxy_added_ttfd_ms": 1.5, "floor_added_ttfd_ms": ms}
+                      for ms in (0.9, 1.1, 1.0)], STARTED)
+    assert "| 1 | – | – | – | – | +1.50 ms | +0.90 ms |" in text
+    assert ("stack floor (bytes passed through): added p50 TTFD at c=1 (reference, not a target): median +1.00 ms "
+            "(range +0.90 ms to +1.10 ms).") in text
 
 
 @pytest.mark.parametrize("argv", [["-n", "0"], ["--", "--write"], ["--", "--json", "x"]])
