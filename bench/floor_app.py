@@ -34,7 +34,7 @@ def create_app() -> Flask:
             finally:
                 answer.close()
 
-        return Response(body(), status=answer.status_code, mimetype=answer.headers.get("Content-Type"))
+        return Response(body(), status=answer.status_code, content_type=answer.headers.get("Content-Type"))
 
     @app.get("/health")
     def health() -> str:

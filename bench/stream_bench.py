@@ -5,7 +5,7 @@
     python -m bench.stream_bench --no-vllm   # only the fake upstream (seconds instead of minutes)
 
 Against the fake upstream (`tests.fakes.upstream`, its own process, answering at once) the same
-20-token answer is fetched five ways: from its /v1/chat/completions directly and through a gateway
+20-token answer is fetched six ways: from its /v1/chat/completions directly and through a gateway
 with `UPSTREAM_API=chat`; from its /v1/responses directly, through a gateway with
 `UPSTREAM_API=responses` (stored: the stateful path) and through the same gateway with
 `store: false` (the stateless proxy path), and through the stack's floor (bench/floor_app.py:
